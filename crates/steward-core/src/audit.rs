@@ -1,0 +1,318 @@
+//! The audit log: hash-chained entries that are also the leaves of an RFC 9162 Merkle tree,
+//! with signed checkpoints (C2SP tlog-checkpoint), and the offline verifier.
+//!
+//! Invariants:
+//! - An entry's bytes are the canonical JSON of its fields (`Entry::canonical`); its hash is
+//!   the RFC 9162 leaf hash of those bytes, so the hash chain and the Merkle tree agree.
+//! - Entry `seq` n (counting from 1) is leaf index n - 1. `prev_hash` of entry 1 is
+//!   `GENESIS_PREV_HASH`.
+//! - Secret values never enter an entry in clear: `redact_secrets` replaces them with an
+//!   HMAC-SHA256 under the log's audit key, as Vault's audit devices do.
+//! - The verifier trusts nothing but the entry bytes and the pinned public keys: indexed
+//!   columns, chain links, checkpoint roots and checkpoint sizes are all recomputed.
+
+pub mod checkpoint;
+pub mod merkle;
+
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::canonical;
+use checkpoint::{Checkpoint, NoteVerifier};
+use merkle::{CompactTree, Hash};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_PREV_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+/// Keys whose values are HMAC'd wherever they appear in a payload.
+pub const SECRET_KEYS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "api_key",
+    "private_key",
+    "authorization",
+    "credential",
+];
+
+/// What a caller wants recorded; the log adds the sequence number, time and chain link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub payload: Value,
+    /// The policy decision that allowed (or denied) the action, with its reasons.
+    pub decision: Value,
+}
+
+/// One audit entry, as chained and hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub seq: u64,
+    /// RFC 3339 UTC time with microseconds, e.g. `2026-11-27T07:47:45.123456Z`.
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub payload: Value,
+    pub decision: Value,
+    /// Hex SHA-256 entry hash of entry `seq - 1`.
+    pub prev_hash: String,
+}
+
+impl Entry {
+    pub fn new(seq: u64, time: String, prev_hash: String, draft: EventDraft) -> Entry {
+        Entry {
+            seq,
+            time,
+            actor: draft.actor,
+            action: draft.action,
+            subject: draft.subject,
+            payload: draft.payload,
+            decision: draft.decision,
+            prev_hash,
+        }
+    }
+
+    /// The bytes that are hashed and stored.
+    pub fn canonical(&self) -> String {
+        canonical::to_string(&serde_json::json!({
+            "seq": self.seq,
+            "time": self.time,
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "payload": self.payload,
+            "decision": self.decision,
+            "prev_hash": self.prev_hash,
+        }))
+    }
+
+    pub fn parse(canonical_text: &str) -> Result<Entry, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            seq: u64,
+            time: String,
+            actor: String,
+            action: String,
+            subject: String,
+            payload: Value,
+            decision: Value,
+            prev_hash: String,
+        }
+        let raw: Raw = serde_json::from_str(canonical_text)
+            .map_err(|err| format!("entry is not valid JSON: {err}"))?;
+        Ok(Entry {
+            seq: raw.seq,
+            time: raw.time,
+            actor: raw.actor,
+            action: raw.action,
+            subject: raw.subject,
+            payload: raw.payload,
+            decision: raw.decision,
+            prev_hash: raw.prev_hash,
+        })
+    }
+}
+
+/// Hex entry hash of canonical entry bytes (the RFC 9162 leaf hash).
+pub fn entry_hash(canonical_text: &str) -> String {
+    hex::encode(merkle::leaf_hash(canonical_text.as_bytes()))
+}
+
+/// `hmac-sha256:<hex>` of a value's canonical JSON, as stored in place of a secret.
+pub fn hmac_value(audit_key: &[u8], value: &Value) -> String {
+    let text = match value {
+        // Strings are hashed as their raw text, so an operator can check a known secret
+        // with `steward audit hash` without knowing our JSON quoting.
+        Value::String(text) => text.clone(),
+        other => canonical::to_string(other),
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(audit_key)
+        .expect("HMAC accepts keys of any length");
+    mac.update(text.as_bytes());
+    format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Replaces every value under a key from `SECRET_KEYS` (at any depth, any JSON type) by
+/// its HMAC. Unlike Vault, numbers and booleans are hashed too.
+pub fn redact_secrets(audit_key: &[u8], payload: &mut Value) {
+    match payload {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                let lowered = key.to_ascii_lowercase();
+                if SECRET_KEYS.iter().any(|secret| lowered.contains(secret)) && !value.is_null() {
+                    *value = Value::String(hmac_value(audit_key, value));
+                } else {
+                    redact_secrets(audit_key, value);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| redact_secrets(audit_key, item)),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+    }
+}
+
+/// An entry as stored: the canonical bytes plus the columns the store indexes.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub entry: String,
+    pub entry_hash: String,
+}
+
+/// The first thing wrong with a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("entry {seq}: {reason}")]
+    Entry { seq: u64, reason: String },
+    #[error("checkpoint at size {size}: {reason}")]
+    Checkpoint { size: u64, reason: String },
+}
+
+/// Streaming verifier: push entries in order, then `finish` with the checkpoints.
+/// Memory is O(log n); a million entries need no more than a few kilobytes of state.
+pub struct Verifier {
+    tree: CompactTree,
+    prev_hash: String,
+    /// Roots at the sizes that checkpoints claim, filled as the tree passes them.
+    wanted_sizes: Vec<u64>,
+    roots_at: Vec<(u64, Hash)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub checkpoints: u64,
+    /// Hex root hash of the whole log.
+    pub root: String,
+}
+
+impl Verifier {
+    /// `checkpoint_sizes`: the tree sizes of the checkpoints that `finish` will check.
+    pub fn new(mut checkpoint_sizes: Vec<u64>) -> Verifier {
+        checkpoint_sizes.sort_unstable();
+        checkpoint_sizes.dedup();
+        Verifier {
+            tree: CompactTree::new(),
+            prev_hash: GENESIS_PREV_HASH.to_owned(),
+            wanted_sizes: checkpoint_sizes,
+            roots_at: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, stored: &StoredEntry) -> Result<(), VerifyError> {
+        let expected_seq = self.tree.size() + 1;
+        let fail = |reason: String| VerifyError::Entry {
+            seq: stored.seq,
+            reason,
+        };
+        if stored.seq != expected_seq {
+            return Err(fail(format!(
+                "expected sequence number {expected_seq} (an entry is missing or out of order)"
+            )));
+        }
+        let leaf = merkle::leaf_hash(stored.entry.as_bytes());
+        if hex::encode(leaf) != stored.entry_hash {
+            return Err(fail(
+                "entry hash does not match the entry's bytes (the entry was modified)".to_owned(),
+            ));
+        }
+        let entry = Entry::parse(&stored.entry).map_err(fail)?;
+        if entry.canonical() != stored.entry {
+            return Err(fail("entry bytes are not canonical".to_owned()));
+        }
+        if entry.prev_hash != self.prev_hash {
+            return Err(fail(
+                "previous-hash link does not match the entry before it (the chain is broken)"
+                    .to_owned(),
+            ));
+        }
+        let columns = [
+            ("seq", entry.seq.to_string(), stored.seq.to_string()),
+            ("time", entry.time, stored.time.clone()),
+            ("actor", entry.actor, stored.actor.clone()),
+            ("action", entry.action, stored.action.clone()),
+            ("subject", entry.subject, stored.subject.clone()),
+        ];
+        for (column, in_entry, in_column) in columns {
+            if in_entry != in_column {
+                return Err(fail(format!(
+                    "indexed column `{column}` says `{in_column}` but the signed entry says `{in_entry}`"
+                )));
+            }
+        }
+        self.tree.push(leaf);
+        self.prev_hash.clone_from(&stored.entry_hash);
+        let size = self.tree.size();
+        if self.wanted_sizes.binary_search(&size).is_ok() {
+            self.roots_at.push((size, self.tree.root()));
+        }
+        Ok(())
+    }
+
+    /// Checks every checkpoint note against the pinned keys and the recomputed roots.
+    pub fn finish(
+        self,
+        origin: &str,
+        checkpoint_notes: &[(u64, String)],
+        keys: &[NoteVerifier],
+    ) -> Result<VerifyReport, VerifyError> {
+        for (size, note) in checkpoint_notes {
+            let fail = |reason: String| VerifyError::Checkpoint {
+                size: *size,
+                reason,
+            };
+            let checkpoint = Checkpoint::open(note, keys)
+                .map_err(|err| fail(format!("signature check failed: {err}")))?;
+            if checkpoint.origin != origin {
+                return Err(fail(format!(
+                    "origin `{}` is not this log's origin `{origin}`",
+                    checkpoint.origin
+                )));
+            }
+            if checkpoint.size != *size {
+                return Err(fail(format!(
+                    "signed size {} differs from the stored size",
+                    checkpoint.size
+                )));
+            }
+            if checkpoint.size > self.tree.size() {
+                return Err(fail(format!(
+                    "log has only {} entries (entries were removed)",
+                    self.tree.size()
+                )));
+            }
+            let root = if checkpoint.size == 0 {
+                merkle::empty_root()
+            } else {
+                match self.roots_at.iter().find(|(at, _)| *at == checkpoint.size) {
+                    Some((_, root)) => *root,
+                    None => return Err(fail("size was not announced to the verifier".to_owned())),
+                }
+            };
+            if root != checkpoint.root {
+                return Err(fail(
+                    "signed root hash differs from the root recomputed from the entries".to_owned(),
+                ));
+            }
+        }
+        Ok(VerifyReport {
+            entries: self.tree.size(),
+            checkpoints: checkpoint_notes.len() as u64,
+            root: hex::encode(self.tree.root()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! Authentication and authorisation at the edge of `/api/v1`.
+//!
+//! Invariants:
+//! - Every route is in `ROUTES` with its action; the middleware refuses (403) any request
+//!   whose matched route has no entry, so a route added without a policy mapping is denied.
+//! - Every decision comes from the Cedar engine; a deny is audited (fail closed: when the
+//!   denial cannot be recorded the answer is 503) and returned with its reasons.
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::Method;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use steward_core::audit::EventDraft;
+use steward_core::domain::{Role, RoleBinding, Scope, effective_roles};
+use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::state::App;
+
+/// One API route and the action it asks the policy about (`None`: public).
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub action: Option<Action>,
+    pub summary: &'static str,
+}
+
+macro_rules! routes {
+    ($($method:ident $path:literal => $action:expr, $summary:literal;)+) => {
+        pub fn routes() -> Vec<Route> {
+            vec![$(Route { method: Method::$method, path: $path, action: $action, summary: $summary }),+]
+        }
+    };
+}
+
+routes! {
+    GET "/api/v1/openapi.json" => None, "This OpenAPI document";
+    GET "/api/v1/whoami" => Some(Action::UserRead), "The calling user, roles and certification";
+    GET "/api/v1/business-units" => Some(Action::BusinessUnitRead), "List business units";
+    POST "/api/v1/business-units" => Some(Action::BusinessUnitCreate), "Create a business unit";
+    GET "/api/v1/users" => Some(Action::UserList), "List users";
+    POST "/api/v1/users" => Some(Action::UserCreate), "Create a user";
+    GET "/api/v1/users/{user}" => Some(Action::UserRead), "Show a user with roles and certifications";
+    POST "/api/v1/users/{user}/roles" => Some(Action::RoleGrant), "Grant a role in a scope";
+    DELETE "/api/v1/users/{user}/roles/{scope}/{role}" => Some(Action::RoleRevoke), "Revoke a role";
+    POST "/api/v1/users/{user}/certifications" => Some(Action::CertificationRecord), "Record a training certification";
+    GET "/api/v1/users/{user}/tokens" => Some(Action::TokenList), "List a user's tokens (never their secrets)";
+    POST "/api/v1/users/{user}/tokens" => Some(Action::TokenCreate), "Create a token; its secret is shown once";
+    DELETE "/api/v1/users/{user}/tokens/{token}" => Some(Action::TokenRevoke), "Revoke a token";
+    GET "/api/v1/environments" => Some(Action::EnvironmentRead), "List environments";
+    POST "/api/v1/environments" => Some(Action::EnvironmentCreate), "Create an environment";
+    GET "/api/v1/models" => Some(Action::InventorySearch), "List models the caller may see";
+    POST "/api/v1/models" => Some(Action::ModelCreate), "Create a model";
+    GET "/api/v1/models/{unit}/{model}" => Some(Action::ModelRead), "Show a model";
+    GET "/api/v1/models/{unit}/{model}/versions" => Some(Action::ModelRead), "List a model's versions";
+    POST "/api/v1/models/{unit}/{model}/versions" => Some(Action::VersionRegister), "Register a version (documentation is checked)";
+    GET "/api/v1/models/{unit}/{model}/aliases" => Some(Action::AliasRead), "Current aliases, or as of a time";
+    PUT "/api/v1/models/{unit}/{model}/aliases/{environment}" => Some(Action::AliasSet), "Move an environment's alias to a version";
+    GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" => Some(Action::AliasRead), "Every move of an alias";
+    GET "/api/v1/models/{unit}/{model}/audit" => Some(Action::ModelRead), "Audit entries about a model";
+    GET "/api/v1/versions/{digest}" => Some(Action::VersionRead), "Show a version by digest (deprecated ones too)";
+    POST "/api/v1/versions/{digest}/deprecate" => Some(Action::VersionDeprecate), "Deprecate a version";
+    GET "/api/v1/versions/{digest}/approvals" => Some(Action::VersionRead), "List sign-offs of a version";
+    POST "/api/v1/versions/{digest}/approvals" => Some(Action::VersionApprove), "Sign off a version";
+    PUT "/api/v1/blobs/{digest}" => Some(Action::BlobUpload), "Upload a blob (streamed, verified against its digest)";
+    GET "/api/v1/blobs/{digest}" => Some(Action::BlobRead), "Download a blob (re-verified before it is sent)";
+    GET "/api/v1/search" => Some(Action::InventorySearch), "Search the inventory";
+    GET "/api/v1/audit/events" => Some(Action::AuditRead), "Audit entries after a sequence number";
+    GET "/api/v1/audit/verify" => Some(Action::AuditVerify), "Verify the chain and every checkpoint";
+    GET "/api/v1/audit/checkpoints" => Some(Action::AuditRead), "Signed checkpoints";
+    POST "/api/v1/audit/checkpoints" => Some(Action::AuditCheckpoint), "Make a signed checkpoint now";
+    GET "/api/v1/audit/proof/{seq}" => Some(Action::AuditRead), "Inclusion proof of an entry against a checkpoint";
+    GET "/api/v1/audit/export" => Some(Action::AuditExport), "All entries as JSON lines";
+    POST "/api/v1/audit/hash" => Some(Action::AuditHash), "HMAC a value as the audit trail stores secrets";
+}
+
+/// The authenticated caller of a governed route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub bindings: Vec<RoleBinding>,
+    pub certified_until: i64,
+    pub action: Action,
+    pub route: &'static str,
+}
+
+/// Which role bindings count for a decision.
+#[derive(Debug, Clone)]
+pub enum RoleScope {
+    /// Global bindings plus those in this business unit.
+    Unit(String),
+    /// Global bindings only (administration, the audit log).
+    Global,
+    /// Any binding anywhere (reading shared things such as environments).
+    Any,
+}
+
+/// Extra facts for one decision.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub production: Option<bool>,
+    pub version_deprecated: Option<bool>,
+    pub granted_role: Option<String>,
+    pub granted_global: Option<bool>,
+    pub target_is_self: Option<bool>,
+}
+
+impl Caller {
+    pub fn roles(&self, scope: &RoleScope) -> Vec<Role> {
+        match scope {
+            RoleScope::Unit(unit) => effective_roles(&self.bindings, Some(unit)),
+            RoleScope::Global => effective_roles(&self.bindings, None),
+            RoleScope::Any => {
+                let mut roles: Vec<Role> =
+                    self.bindings.iter().map(|binding| binding.role).collect();
+                roles.sort();
+                roles.dedup();
+                roles
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
+fn route_for(method: &Method, path: &str) -> Option<Route> {
+    routes()
+        .into_iter()
+        .find(|route| route.method == *method && route.path == path)
+}
+
+/// Authenticates, and refuses routes without a policy mapping.
+pub async fn middleware(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned())
+        .unwrap_or_default();
+    let route = route_for(request.method(), &path);
+    if let Some(Route { action: None, .. }) = route {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let caller = match authenticate(&app, &header).await {
+        Ok(caller) => caller,
+        Err(err) => return err.into_response(),
+    };
+    let Some(Route {
+        action: Some(action),
+        path,
+        ..
+    }) = route
+    else {
+        // A route nobody mapped to an action: deny, and record the attempt.
+        let decision = json!({"effect": "deny", "action": "unmapped", "policies": ["unmapped-route"], "errors": [], "policy_set": app.engine.policy_set_hash()});
+        let subject = format!("route:{} {}", request.method(), request.uri().path());
+        let draft = EventDraft {
+            actor: caller.name.clone(),
+            action: "unmapped.denied".into(),
+            subject,
+            payload: Value::Null,
+            decision: decision.clone(),
+        };
+        if let Err(err) = crate::routes::append_event(&app, draft).await {
+            return err.into_response();
+        }
+        return ApiError::Forbidden {
+            message: "route has no policy mapping".into(),
+            decision,
+        }
+        .into_response();
+    };
+    request.extensions_mut().insert(Caller {
+        action,
+        route: path,
+        ..caller
+    });
+    next.run(request).await
+}
+
+async fn authenticate(app: &App, header: &str) -> Result<Caller, ApiError> {
+    let presented = header
+        .strip_prefix("Bearer ")
+        .ok_or(ApiError::Unauthenticated)?;
+    let (id, secret) = auth::parse(presented.trim()).ok_or(ApiError::Unauthenticated)?;
+    let token = app
+        .store
+        .token(id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    if token.revoked_at.is_some()
+        || !auth::hashes_equal(&auth::hash_secret(secret), &token.secret_hash)
+    {
+        return Err(ApiError::Unauthenticated);
+    }
+    let bindings = app
+        .store
+        .role_bindings(&token.user_name)
+        .await?
+        .into_iter()
+        .filter_map(|binding| {
+            Some(RoleBinding {
+                role: binding.role.parse().ok()?,
+                scope: Scope::parse(&binding.scope).ok()?,
+            })
+        })
+        .collect();
+    let certified_until = certified_until(app, &token.user_name).await?;
+    Ok(Caller {
+        name: token.user_name,
+        bindings,
+        certified_until,
+        action: Action::UserRead,
+        route: "",
+    })
+}
+
+/// Unix seconds until which the user holds a current certification (0: none).
+pub async fn certified_until(app: &App, user: &str) -> Result<i64, ApiError> {
+    let now = app.now_unix();
+    let certifications = app.store.certifications(user).await?;
+    Ok(certifications
+        .iter()
+        .filter_map(|cert| {
+            let issued = crate::clock::parse(&cert.issued_at)?.timestamp();
+            let expires = crate::clock::parse(&cert.expires_at)?.timestamp();
+            (issued <= now).then_some(expires)
+        })
+        .max()
+        .unwrap_or(0))
+}
+
+/// Asks the policy; on deny, audits the attempt and returns 403 with the reasons.
+pub async fn authorize(
+    app: &App,
+    caller: &Caller,
+    resource: Resource,
+    scope: RoleScope,
+    facts: Facts,
+) -> Result<Decision, ApiError> {
+    let request = PolicyRequest {
+        principal: caller.name.clone(),
+        certified_until: caller.certified_until,
+        roles: caller
+            .roles(&scope)
+            .into_iter()
+            .map(|role| role.as_str().to_owned())
+            .collect(),
+        action: caller.action,
+        resource: resource.clone(),
+        now: app.now_unix(),
+        production: facts.production,
+        version_deprecated: facts.version_deprecated,
+        granted_role: facts.granted_role,
+        granted_global: facts.granted_global,
+        target_is_self: facts.target_is_self,
+    };
+    let decision = app.engine.authorize(&request);
+    if decision.allowed {
+        return Ok(decision);
+    }
+    let decision_json = decision.to_json(caller.action);
+    let draft = EventDraft {
+        actor: caller.name.clone(),
+        action: format!("{}.denied", caller.action.as_str()),
+        subject: subject_of(&resource),
+        payload: json!({"route": caller.route}),
+        decision: decision_json.clone(),
+    };
+    crate::routes::append_event(app, draft).await?;
+    let message = format!(
+        "`{}` may not {} here: {}",
+        caller.name,
+        caller.action.as_str(),
+        decision.reasons.join(", ")
+    );
+    Err(ApiError::Forbidden {
+        message,
+        decision: decision_json,
+    })
+}
+
+pub fn subject_of(resource: &Resource) -> String {
+    match resource {
+        Resource::Directory => "directory".to_owned(),
+        Resource::BusinessUnit { name } => format!("business_unit:{name}"),
+        Resource::User { id } => format!("user:{id}"),
+        Resource::Model(model) => format!("model:{}/{}", model.business_unit, model.name),
+        Resource::Version { digest, .. } => format!("version:{digest}"),
+    }
+}

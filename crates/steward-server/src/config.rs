@@ -1,0 +1,229 @@
+//! Server configuration: built-in defaults, then `steward.toml` in the data directory, then
+//! command-line overrides. Every limit is named here, with a ceiling no file can raise.
+//!
+//! Invariant: `Config::load` reports every problem at once and never reads the process
+//! environment (the binary passes what it read).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "steward.toml";
+/// Hard ceilings on the configurable limits.
+pub const REQUEST_BODY_BYTES_LIMIT: u64 = 64 * 1024 * 1024;
+pub const BLOB_BYTES_LIMIT: u64 = 64 * 1024 * 1024 * 1024;
+pub const TIMEOUT_MS_LIMIT: u64 = 300_000;
+pub const INFLIGHT_REQUESTS_LIMIT: u64 = 100_000;
+pub const PAGE_ITEMS_LIMIT: u64 = 100_000;
+
+/// The file as written: every key optional, unknown keys refused.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen_addr: Option<String>,
+    /// `sqlite://...` or `postgres://...`; default: `steward.db` in the data directory.
+    pub database_url: Option<String>,
+    /// Identity of the audit log in its checkpoints (C2SP origin line).
+    pub log_origin: Option<String>,
+    pub request_body_bytes_max: Option<u64>,
+    pub blob_bytes_max: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    /// Bound on waiting for the database, the audit write included.
+    pub storage_timeout_ms: Option<u64>,
+    pub inflight_requests_max: Option<u64>,
+    pub page_items_max: Option<u64>,
+    /// Seconds between automatic checkpoints (0: only on demand).
+    pub checkpoint_interval_secs: Option<u64>,
+    /// Folder of organisation `.cedar` policies, relative to the data directory.
+    pub policy_dir: Option<String>,
+    /// Documentation template file (YAML), relative to the data directory.
+    pub documentation_templates: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen_addr: SocketAddr,
+    pub database_url: String,
+    pub log_origin: String,
+    pub request_body_bytes_max: usize,
+    pub blob_bytes_max: u64,
+    pub request_timeout: Duration,
+    pub storage_timeout: Duration,
+    pub inflight_requests_max: usize,
+    pub page_items_max: u32,
+    pub checkpoint_interval: Option<Duration>,
+    pub policy_dir: PathBuf,
+    pub documentation_templates: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("config has {} problem(s): {}", .problems.len(), .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads `steward.toml` from the data directory (if present) and applies `overrides`.
+    pub fn load(data_dir: &Path, overrides: &RawConfig) -> Result<Config, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let file: RawConfig = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|err| ConfigError {
+                problems: vec![format!("{}: {}", path.display(), err.message())],
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => RawConfig::default(),
+            Err(err) => {
+                return Err(ConfigError {
+                    problems: vec![format!("{}: {err}", path.display())],
+                });
+            }
+        };
+        Config::build(data_dir, file, overrides)
+    }
+
+    pub fn build(
+        data_dir: &Path,
+        file: RawConfig,
+        overrides: &RawConfig,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        macro_rules! pick {
+            ($field:ident) => {
+                overrides.$field.clone().or(file.$field.clone())
+            };
+        }
+        let mut limit = |name: &str, value: u64, min: u64, max: u64| -> u64 {
+            if (min..=max).contains(&value) {
+                value
+            } else {
+                problems.push(format!("{name} must be in {min}..={max}, got {value}"));
+                min
+            }
+        };
+        let request_body_bytes_max = limit(
+            "request_body_bytes_max",
+            pick!(request_body_bytes_max).unwrap_or(16 * 1024 * 1024),
+            1024,
+            REQUEST_BODY_BYTES_LIMIT,
+        );
+        let blob_bytes_max = limit(
+            "blob_bytes_max",
+            pick!(blob_bytes_max).unwrap_or(4 * 1024 * 1024 * 1024),
+            1,
+            BLOB_BYTES_LIMIT,
+        );
+        let request_timeout_ms = limit(
+            "request_timeout_ms",
+            pick!(request_timeout_ms).unwrap_or(30_000),
+            1,
+            TIMEOUT_MS_LIMIT,
+        );
+        let storage_timeout_ms = limit(
+            "storage_timeout_ms",
+            pick!(storage_timeout_ms).unwrap_or(5_000),
+            1,
+            TIMEOUT_MS_LIMIT,
+        );
+        let inflight_requests_max = limit(
+            "inflight_requests_max",
+            pick!(inflight_requests_max).unwrap_or(1024),
+            1,
+            INFLIGHT_REQUESTS_LIMIT,
+        );
+        let page_items_max = limit(
+            "page_items_max",
+            pick!(page_items_max).unwrap_or(10_000),
+            1,
+            PAGE_ITEMS_LIMIT,
+        );
+        let checkpoint_interval_secs = limit(
+            "checkpoint_interval_secs",
+            pick!(checkpoint_interval_secs).unwrap_or(60),
+            0,
+            86_400,
+        );
+        let listen_text = pick!(listen_addr).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen_addr = match listen_text.parse() {
+            Ok(addr) => addr,
+            Err(err) => {
+                problems.push(format!("listen_addr `{listen_text}`: {err}"));
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            }
+        };
+        let database_url = pick!(database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("steward.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
+            problems.push("database_url must start with `sqlite:` or `postgres:`".to_owned());
+        }
+        let log_origin = pick!(log_origin).unwrap_or_else(|| "steward.local/audit".to_owned());
+        if log_origin.is_empty()
+            || log_origin
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            problems.push(format!(
+                "log_origin `{log_origin}` must be non-empty without spaces or control characters"
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(Config {
+            data_dir: data_dir.to_owned(),
+            listen_addr,
+            database_url,
+            log_origin,
+            request_body_bytes_max: request_body_bytes_max as usize,
+            blob_bytes_max,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            storage_timeout: Duration::from_millis(storage_timeout_ms),
+            inflight_requests_max: inflight_requests_max as usize,
+            page_items_max: page_items_max as u32,
+            checkpoint_interval: (checkpoint_interval_secs > 0)
+                .then(|| Duration::from_secs(checkpoint_interval_secs)),
+            policy_dir: data_dir.join(pick!(policy_dir).unwrap_or_else(|| "policies".to_owned())),
+            documentation_templates: pick!(documentation_templates).map(|path| data_dir.join(path)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let file = RawConfig {
+            listen_addr: Some("nowhere".into()),
+            request_timeout_ms: Some(0),
+            ..Default::default()
+        };
+        let overrides = RawConfig {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let err = Config::build(Path::new("/data"), file, &overrides).unwrap_err();
+        expect_test::expect![[r#"config has 3 problem(s): request_timeout_ms must be in 1..=300000, got 0; listen_addr `nowhere`: invalid socket address syntax; database_url must start with `sqlite:` or `postgres:`"#]]
+            .assert_eq(&err.to_string());
+    }
+
+    #[test]
+    fn overrides_beat_the_file() {
+        let file = RawConfig {
+            listen_addr: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let overrides = RawConfig {
+            listen_addr: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        };
+        let config = Config::build(Path::new("/data"), file, &overrides).unwrap();
+        assert_eq!(config.listen_addr.port(), 2);
+        assert_eq!(config.database_url, "sqlite:///data/steward.db");
+    }
+}

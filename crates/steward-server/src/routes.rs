@@ -1,0 +1,162 @@
+//! `/api/v1` handlers. Each one decodes, loads the facts the policy needs, asks the policy,
+//! changes state through one `AuditedTx` whose commit carries the audit event, and encodes.
+//! Rules live in `steward_core` and the policy; handlers only wire them.
+
+mod audit;
+mod directory;
+mod registry;
+
+use axum::body::Bytes;
+use axum::extract::FromRequest;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use steward_core::audit::{Entry, EventDraft, redact_secrets};
+use steward_store::AuditedTx;
+
+use crate::error::ApiError;
+use crate::state::App;
+
+pub use audit::{make_checkpoint, verify_log};
+
+/// The routes, without authentication; `crate::router` adds the middleware stack.
+pub fn api_routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
+        .route("/api/v1/whoami", get(directory::whoami))
+        .route(
+            "/api/v1/business-units",
+            get(directory::list_units).post(directory::create_unit),
+        )
+        .route(
+            "/api/v1/users",
+            get(directory::list_users).post(directory::create_user),
+        )
+        .route("/api/v1/users/{user}", get(directory::show_user))
+        .route("/api/v1/users/{user}/roles", post(directory::grant_role))
+        .route(
+            "/api/v1/users/{user}/roles/{scope}/{role}",
+            axum::routing::delete(directory::revoke_role),
+        )
+        .route(
+            "/api/v1/users/{user}/certifications",
+            post(directory::record_certification),
+        )
+        .route(
+            "/api/v1/users/{user}/tokens",
+            get(directory::list_tokens).post(directory::create_token),
+        )
+        .route(
+            "/api/v1/users/{user}/tokens/{token}",
+            axum::routing::delete(directory::revoke_token),
+        )
+        .route(
+            "/api/v1/environments",
+            get(directory::list_environments).post(directory::create_environment),
+        )
+        .route(
+            "/api/v1/models",
+            get(registry::list_models).post(registry::create_model),
+        )
+        .route("/api/v1/models/{unit}/{model}", get(registry::show_model))
+        .route(
+            "/api/v1/models/{unit}/{model}/versions",
+            get(registry::list_versions).post(registry::register_version),
+        )
+        .route(
+            "/api/v1/models/{unit}/{model}/aliases",
+            get(registry::list_aliases),
+        )
+        .route(
+            "/api/v1/models/{unit}/{model}/aliases/{environment}",
+            put(registry::set_alias),
+        )
+        .route(
+            "/api/v1/models/{unit}/{model}/aliases/{environment}/history",
+            get(registry::alias_history),
+        )
+        .route(
+            "/api/v1/models/{unit}/{model}/audit",
+            get(registry::model_audit),
+        )
+        .route("/api/v1/versions/{digest}", get(registry::show_version))
+        .route(
+            "/api/v1/versions/{digest}/deprecate",
+            post(registry::deprecate_version),
+        )
+        .route(
+            "/api/v1/versions/{digest}/approvals",
+            get(registry::list_approvals).post(registry::approve_version),
+        )
+        .route(
+            "/api/v1/blobs/{digest}",
+            put(registry::upload_blob).get(registry::download_blob),
+        )
+        .route("/api/v1/search", get(registry::search))
+        .route("/api/v1/audit/events", get(audit::events))
+        .route("/api/v1/audit/verify", get(audit::verify))
+        .route(
+            "/api/v1/audit/checkpoints",
+            get(audit::checkpoints).post(audit::create_checkpoint),
+        )
+        .route("/api/v1/audit/proof/{seq}", get(audit::proof))
+        .route("/api/v1/audit/export", get(audit::export))
+        .route("/api/v1/audit/hash", post(audit::hash))
+}
+
+/// A JSON body whose errors are API errors (400 naming the problem, 413 over the limit).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<JsonBody<T>, ApiError> {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection: BytesRejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge(0)
+                    } else {
+                        ApiError::BadRequest(format!(
+                            "request body could not be read: {}",
+                            rejection.body_text()
+                        ))
+                    }
+                })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|err| ApiError::BadRequest(format!("request body is invalid: {err}")))
+    }
+}
+
+/// Commits `tx` with its event; secrets in the payload are HMAC'd first.
+pub async fn commit(app: &App, tx: AuditedTx, mut draft: EventDraft) -> Result<Entry, ApiError> {
+    redact_secrets(&app.audit_key, &mut draft.payload);
+    Ok(tx.commit(draft, &app.now()).await?)
+}
+
+/// An event with no other change (denied attempts, reads worth recording).
+pub async fn append_event(app: &App, draft: EventDraft) -> Result<Entry, ApiError> {
+    let tx = app.store.begin().await?;
+    commit(app, tx, draft).await
+}
+
+pub fn ok(value: Value) -> Json<Value> {
+    Json(value)
+}
+
+pub fn created(value: Value) -> (StatusCode, Json<Value>) {
+    (StatusCode::CREATED, Json(value))
+}
+
+/// The receipt a mutation returns: which audit entry recorded it.
+pub fn receipt(entry: &Entry) -> Value {
+    json!({"seq": entry.seq, "time": entry.time})
+}

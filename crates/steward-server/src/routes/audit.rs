@@ -1,0 +1,322 @@
+//! The audit trail over HTTP, and the two operations the CLI also runs offline:
+//! `verify_log` (whole chain plus every checkpoint) and `make_checkpoint`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use steward_core::audit::checkpoint::{Checkpoint, InclusionProofFile, NoteSigner, NoteVerifier};
+use steward_core::audit::merkle::{self, Hash};
+use steward_core::audit::{Entry, StoredEntry, Verifier, VerifyError, VerifyReport, hmac_value};
+use steward_policy::Resource;
+use steward_store::{Store, StoreError};
+
+use super::{JsonBody, created, ok};
+use crate::authz::{Caller, Facts, RoleScope, authorize};
+use crate::error::ApiError;
+use crate::state::App;
+
+/// Entries are streamed from storage in pages of this many.
+const VERIFY_PAGE_ENTRIES: u32 = 20_000;
+
+pub fn entry_json(stored: &StoredEntry) -> Value {
+    let entry = Entry::parse(&stored.entry).ok();
+    json!({
+        "seq": stored.seq, "time": stored.time, "actor": stored.actor, "action": stored.action,
+        "subject": stored.subject, "entry_hash": stored.entry_hash,
+        "payload": entry.as_ref().map(|entry| entry.payload.clone()),
+        "decision": entry.as_ref().map(|entry| entry.decision.clone()),
+        "prev_hash": entry.as_ref().map(|entry| entry.prev_hash.clone()),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyLogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+}
+
+/// Verifies every entry and every checkpoint. The first problem is the error.
+pub async fn verify_log(
+    store: &Store,
+    origin: &str,
+    verifier_key: &NoteVerifier,
+) -> Result<VerifyReport, VerifyLogError> {
+    let checkpoints = store.checkpoints().await?;
+    let mut verifier = Verifier::new(
+        checkpoints
+            .iter()
+            .map(|checkpoint| checkpoint.tree_size)
+            .collect(),
+    );
+    let mut after = 0;
+    loop {
+        let page = store.audit_entries(after, VERIFY_PAGE_ENTRIES).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in &page {
+            verifier.push(stored)?;
+        }
+    }
+    let notes: Vec<(u64, String)> = checkpoints
+        .into_iter()
+        .map(|checkpoint| (checkpoint.tree_size, checkpoint.note))
+        .collect();
+    Ok(verifier.finish(origin, &notes, std::slice::from_ref(verifier_key))?)
+}
+
+fn leaf_hashes(hex_hashes: &[String]) -> Result<Vec<Hash>, ApiError> {
+    hex_hashes
+        .iter()
+        .map(|text| {
+            let bytes = hex::decode(text).map_err(ApiError::internal)?;
+            bytes.try_into().map_err(|_| {
+                ApiError::Internal(Box::new(std::io::Error::other(
+                    "stored entry hash is not 32 bytes",
+                )))
+            })
+        })
+        .collect()
+}
+
+/// Signs a checkpoint of the log as it is now. Returns `None` if the log is empty or the
+/// latest checkpoint already covers it.
+pub async fn make_checkpoint(
+    store: &Store,
+    signer: &NoteSigner,
+    origin: &str,
+    now: &str,
+) -> Result<Option<(u64, String)>, ApiError> {
+    let (size, _) = store.audit_head().await?;
+    let latest = store
+        .checkpoints()
+        .await?
+        .last()
+        .map(|checkpoint| checkpoint.tree_size)
+        .unwrap_or(0);
+    if size == 0 || size <= latest {
+        return Ok(None);
+    }
+    let leaves = leaf_hashes(&store.audit_leaf_hashes(size).await?)?;
+    let checkpoint = Checkpoint {
+        origin: origin.to_owned(),
+        size,
+        root: merkle::root_of(&leaves),
+        extensions: Vec::new(),
+    };
+    let note = checkpoint.sign(signer).map_err(ApiError::internal)?;
+    store.insert_checkpoint(size, &note, now).await?;
+    Ok(Some((size, note)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+pub async fn events(
+    State(app): State<App>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let limit = page.limit.unwrap_or(100).min(app.config.page_items_max);
+    let entries = app
+        .store
+        .audit_entries(page.after.unwrap_or(0), limit)
+        .await?;
+    Ok(ok(
+        json!({ "items": entries.iter().map(entry_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn verify(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    match verify_log(&app.store, &app.config.log_origin, &app.verifier).await {
+        Ok(report) => Ok(ok(
+            json!({"ok": true, "entries": report.entries, "checkpoints": report.checkpoints, "root": report.root}),
+        )),
+        Err(VerifyLogError::Invalid(err)) => Ok(ok(json!({"ok": false, "error": err.to_string()}))),
+        Err(VerifyLogError::Store(err)) => Err(err.into()),
+    }
+}
+
+pub async fn checkpoints(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let items: Vec<Value> = app
+        .store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .map(|checkpoint| json!({"tree_size": checkpoint.tree_size, "note": checkpoint.note, "created_at": checkpoint.created_at}))
+        .collect();
+    Ok(ok(
+        json!({"public_key": app.verifier.to_string(), "items": items}),
+    ))
+}
+
+pub async fn create_checkpoint(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    match make_checkpoint(&app.store, &app.signer, &app.config.log_origin, &app.now()).await? {
+        Some((size, note)) => Ok(created(json!({"tree_size": size, "note": note}))),
+        None => {
+            let latest = app.store.checkpoints().await?.pop();
+            Ok((
+                StatusCode::OK,
+                Json(
+                    json!({"tree_size": latest.as_ref().map(|c| c.tree_size), "note": latest.map(|c| c.note), "unchanged": true}),
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    size: Option<u64>,
+}
+
+pub async fn proof(
+    State(app): State<App>,
+    caller: Caller,
+    Path(seq): Path<u64>,
+    Query(query): Query<ProofQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let checkpoints = app.store.checkpoints().await?;
+    let checkpoint = match query.size {
+        Some(size) => checkpoints
+            .into_iter()
+            .find(|checkpoint| checkpoint.tree_size == size),
+        None => checkpoints.into_iter().last(),
+    };
+    let Some(checkpoint) = checkpoint else {
+        return Err(ApiError::NotFound(
+            "checkpoint (make one with `steward audit checkpoint`)".into(),
+        ));
+    };
+    if seq == 0 || checkpoint.tree_size < seq {
+        return Err(ApiError::Conflict(format!(
+            "entry {seq} is not covered by the checkpoint at size {}; make a newer checkpoint",
+            checkpoint.tree_size
+        )));
+    }
+    let stored = app
+        .store
+        .audit_entries(seq - 1, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("audit entry {seq}")))?;
+    let leaves = leaf_hashes(&app.store.audit_leaf_hashes(checkpoint.tree_size).await?)?;
+    let path = merkle::inclusion_proof(&leaves, seq - 1, checkpoint.tree_size)
+        .map_err(ApiError::internal)?;
+    let file = InclusionProofFile {
+        index: seq - 1,
+        proof: path,
+        checkpoint_note: checkpoint.note.clone(),
+        extra: None,
+    };
+    Ok(ok(json!({
+        "seq": seq, "index": seq - 1, "tree_size": checkpoint.tree_size,
+        "entry": stored.entry, "public_key": app.verifier.to_string(), "tlog_proof": file.to_text(),
+    })))
+}
+
+pub async fn export(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let mut body = String::new();
+    let mut after = 0;
+    loop {
+        let page = app.store.audit_entries(after, VERIFY_PAGE_ENTRIES).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in &page {
+            body.push_str(&export_line(stored));
+            body.push('\n');
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// One JSON line: the canonical entry verbatim (so its hash can be recomputed) and its hash.
+pub fn export_line(stored: &StoredEntry) -> String {
+    format!(
+        "{{\"seq\":{},\"entry_hash\":\"{}\",\"entry\":{}}}",
+        stored.seq, stored.entry_hash, stored.entry
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashRequest {
+    value: Value,
+}
+
+/// Lets an operator check whether a known secret appears in the trail, as Vault's audit-hash.
+pub async fn hash(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(body): JsonBody<HashRequest>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    Ok(ok(json!({"hash": hmac_value(&app.audit_key, &body.value)})))
+}

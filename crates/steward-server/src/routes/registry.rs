@@ -1,0 +1,831 @@
+//! Models, versions, approvals, aliases, blobs and the inventory search.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use steward_core::audit::{Entry, EventDraft};
+use steward_core::docs::ModelFacts as DocFacts;
+use steward_core::domain::{Category, Digest, Name, RiskClass, Tier};
+use steward_core::manifest::VersionManifest;
+use steward_policy::{ModelFacts, Resource};
+use steward_store::{AliasMove, SearchFilter};
+
+use super::{JsonBody, commit, created, ok, receipt};
+use crate::authz::{Caller, Facts, RoleScope, authorize};
+use crate::error::ApiError;
+use crate::state::App;
+
+fn bad(err: impl ToString) -> ApiError {
+    ApiError::BadRequest(err.to_string())
+}
+
+fn facts_of(model: &steward_store::Model) -> ModelFacts {
+    ModelFacts {
+        business_unit: model.business_unit.clone(),
+        name: model.name.clone(),
+        owner: model.owner.clone(),
+        risk_class: model.risk_class.clone(),
+        tier: model.tier,
+        category: model.category.clone(),
+    }
+}
+
+fn model_json(model: &steward_store::Model) -> Value {
+    json!({
+        "business_unit": model.business_unit, "name": model.name, "owner": model.owner,
+        "description": model.description, "category": model.category,
+        "risk_class": model.risk_class, "tier": model.tier,
+        "created_at": model.created_at, "created_by": model.created_by,
+    })
+}
+
+fn version_json(version: &steward_store::Version) -> Value {
+    let manifest: Value = serde_json::from_str(&version.manifest).unwrap_or(Value::Null);
+    json!({
+        "digest": version.digest, "business_unit": version.business_unit, "model": version.model,
+        "version": version.version_label, "author": version.author, "registered_at": version.registered_at,
+        "deprecated": version.deprecated_at.is_some(), "deprecated_at": version.deprecated_at,
+        "deprecated_by": version.deprecated_by, "deprecation_reason": version.deprecation_reason,
+        "manifest": manifest,
+    })
+}
+
+fn alias_json(alias: &AliasMove) -> Value {
+    json!({
+        "environment": alias.environment, "digest": alias.digest, "previous_digest": alias.previous_digest,
+        "moved_by": alias.moved_by, "moved_at": alias.moved_at, "reason": alias.reason,
+        "approval": alias.approval, "audit_seq": alias.audit_seq,
+    })
+}
+
+fn event(
+    caller: &Caller,
+    subject: String,
+    payload: Value,
+    decision: &steward_policy::Decision,
+) -> EventDraft {
+    EventDraft {
+        actor: caller.name.clone(),
+        action: caller.action.as_str().to_owned(),
+        subject,
+        payload,
+        decision: decision.to_json(caller.action),
+    }
+}
+
+async fn load_model(app: &App, unit: &str, model: &str) -> Result<steward_store::Model, ApiError> {
+    app.store
+        .model(unit, model)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("model `{unit}/{model}`")))
+}
+
+async fn load_version(
+    app: &App,
+    digest: &str,
+) -> Result<(steward_store::Version, steward_store::Model), ApiError> {
+    let digest = Digest::parse(digest).map_err(bad)?;
+    let version = app
+        .store
+        .version(digest.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("version `{digest}`")))?;
+    let model = load_model(app, &version.business_unit, &version.model).await?;
+    Ok((version, model))
+}
+
+fn version_resource(version: &steward_store::Version, model: &steward_store::Model) -> Resource {
+    Resource::Version {
+        digest: version.digest.clone(),
+        author: version.author.clone(),
+        deprecated: version.deprecated_at.is_some(),
+        model: facts_of(model),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewModel {
+    business_unit: String,
+    name: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    description: String,
+    category: String,
+    risk_class: String,
+    tier: i64,
+}
+
+pub async fn create_model(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewModel>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Parse every field and report every problem at once.
+    let mut problems = Vec::new();
+    let unit = Name::parse("business unit", &body.business_unit)
+        .map_err(|err| problems.push(err.to_string()))
+        .ok();
+    let name = Name::parse("model", &body.name)
+        .map_err(|err| problems.push(err.to_string()))
+        .ok();
+    let category = body
+        .category
+        .parse::<Category>()
+        .map_err(|err| problems.push(err.to_string()))
+        .ok();
+    let risk_class = body
+        .risk_class
+        .parse::<RiskClass>()
+        .map_err(|err| problems.push(err.to_string()))
+        .ok();
+    let tier = Tier::new(body.tier)
+        .map_err(|err| problems.push(err.to_string()))
+        .ok();
+    let (Some(unit), Some(name), Some(category), Some(risk_class), Some(tier)) =
+        (unit, name, category, risk_class, tier)
+    else {
+        return Err(ApiError::BadRequest(problems.join("; ")));
+    };
+    if app.store.business_unit(unit.as_str()).await?.is_none() {
+        return Err(ApiError::NotFound(format!("business unit `{unit}`")));
+    }
+    let owner = body.owner.unwrap_or_else(|| caller.name.clone());
+    if app.store.user(&owner).await?.is_none() {
+        return Err(ApiError::NotFound(format!("user `{owner}` (owner)")));
+    }
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::BusinessUnit {
+            name: unit.to_string(),
+        },
+        RoleScope::Unit(unit.to_string()),
+        Facts::default(),
+    )
+    .await?;
+    let model = steward_store::Model {
+        business_unit: unit.to_string(),
+        name: name.to_string(),
+        owner,
+        description: body.description,
+        category: category.as_str().to_owned(),
+        risk_class: risk_class.as_str().to_owned(),
+        tier: i64::from(tier.get()),
+        created_at: app.now(),
+        created_by: caller.name.clone(),
+    };
+    let mut tx = app.store.begin().await?;
+    tx.insert_model(&model).await?;
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("model:{unit}/{name}"),
+            model_json(&model),
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(created(
+        json!({"model": model_json(&model), "audit": receipt(&entry)}),
+    ))
+}
+
+pub async fn show_model(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let model = load_model(&app, &unit, &name).await?;
+    authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let aliases: Vec<Value> = app
+        .store
+        .aliases(&unit, &name, None)
+        .await?
+        .iter()
+        .map(alias_json)
+        .collect();
+    let versions: Vec<Value> = app
+        .store
+        .versions(&unit, &name)
+        .await?
+        .iter()
+        .map(|version| json!({"digest": version.digest, "version": version.version_label, "deprecated": version.deprecated_at.is_some(), "registered_at": version.registered_at}))
+        .collect();
+    Ok(ok(
+        json!({"model": model_json(&model), "versions": versions, "aliases": aliases}),
+    ))
+}
+
+pub async fn list_versions(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let model = load_model(&app, &unit, &name).await?;
+    authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let versions: Vec<Value> = app
+        .store
+        .versions(&unit, &name)
+        .await?
+        .iter()
+        .map(version_json)
+        .collect();
+    Ok(ok(json!({ "items": versions })))
+}
+
+pub async fn register_version(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name)): Path<(String, String)>,
+    JsonBody(manifest): JsonBody<VersionManifest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let model = load_model(&app, &unit, &name).await?;
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    manifest.check().map_err(|err| ApiError::Unprocessable {
+        message: err.to_string(),
+        details: json!({"problems": err.problems}),
+    })?;
+    let facts = DocFacts {
+        risk_class: model.risk_class.parse().map_err(ApiError::internal)?,
+        tier: Tier::new(model.tier).map_err(ApiError::internal)?,
+        category: model.category.parse().map_err(ApiError::internal)?,
+    };
+    let missing = app.templates.missing_fields(facts, &manifest);
+    if !missing.is_empty() {
+        let fields: Vec<&str> = missing.iter().map(|field| field.field.as_str()).collect();
+        let message = format!(
+            "documentation is incomplete for a {} risk, tier {}, {} model: missing {}",
+            model.risk_class,
+            model.tier,
+            model.category,
+            fields.join(", ")
+        );
+        let details: Vec<Value> = missing
+            .iter()
+            .map(|field| json!({"field": field.field, "required_by": field.required_by}))
+            .collect();
+        return Err(ApiError::Unprocessable {
+            message,
+            details: json!({ "missing": details }),
+        });
+    }
+    let mut absent = Vec::new();
+    for artifact in &manifest.artifacts {
+        let digest = Digest::parse(&artifact.digest).map_err(bad)?;
+        match app.store.blob(digest.as_str()).await? {
+            Some(blob) if blob.size_bytes as u64 == artifact.size_bytes => {}
+            Some(blob) => absent.push(format!(
+                "{} (stored blob has {} bytes, manifest says {})",
+                artifact.name, blob.size_bytes, artifact.size_bytes
+            )),
+            None => absent.push(format!("{} ({})", artifact.name, artifact.digest)),
+        }
+    }
+    if !absent.is_empty() {
+        let message = format!(
+            "artifacts must be uploaded before registration: {}",
+            absent.join(", ")
+        );
+        return Err(ApiError::Unprocessable {
+            message,
+            details: json!({ "missing_blobs": absent }),
+        });
+    }
+    let unit_name = Name::parse("business unit", &unit).map_err(bad)?;
+    let model_name = Name::parse("model", &name).map_err(bad)?;
+    let digest = manifest.digest(&unit_name, &model_name);
+    let manifest_value = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
+    let version = steward_store::Version {
+        digest: digest.to_string(),
+        business_unit: unit.clone(),
+        model: name.clone(),
+        version_label: manifest.version.clone().unwrap_or_default(),
+        manifest: steward_core::canonical::to_string(&manifest_value),
+        author: caller.name.clone(),
+        registered_at: app.now(),
+        deprecated_at: None,
+        deprecated_by: None,
+        deprecation_reason: None,
+    };
+    let mut tx = app.store.begin().await?;
+    tx.insert_version(&version).await?;
+    let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "artifacts": manifest_value["artifacts"]});
+    let entry = commit(
+        &app,
+        tx,
+        event(&caller, format!("version:{digest}"), payload, &decision),
+    )
+    .await?;
+    Ok(created(
+        json!({"digest": digest.as_str(), "version": version.version_label, "audit": receipt(&entry)}),
+    ))
+}
+
+pub async fn show_version(
+    State(app): State<App>,
+    caller: Caller,
+    Path(digest): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, model) = load_version(&app, &digest).await?;
+    authorize(
+        &app,
+        &caller,
+        version_resource(&version, &model),
+        RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    Ok(ok(version_json(&version)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deprecation {
+    reason: String,
+}
+
+pub async fn deprecate_version(
+    State(app): State<App>,
+    caller: Caller,
+    Path(digest): Path<String>,
+    JsonBody(body): JsonBody<Deprecation>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(bad("reason must not be empty"));
+    }
+    let (version, model) = load_version(&app, &digest).await?;
+    let decision = authorize(
+        &app,
+        &caller,
+        version_resource(&version, &model),
+        RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let mut tx = app.store.begin().await?;
+    if !tx
+        .deprecate_version(&version.digest, &body.reason, &caller.name, &app.now())
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "version `{}` is already deprecated",
+            version.digest
+        )));
+    }
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("version:{}", version.digest),
+            json!({"reason": body.reason}),
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(ok(
+        json!({"digest": version.digest, "deprecated": true, "audit": receipt(&entry)}),
+    ))
+}
+
+pub async fn list_approvals(
+    State(app): State<App>,
+    caller: Caller,
+    Path(digest): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, model) = load_version(&app, &digest).await?;
+    authorize(
+        &app,
+        &caller,
+        version_resource(&version, &model),
+        RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let approvals: Vec<Value> = app
+        .store
+        .approvals(&version.digest)
+        .await?
+        .into_iter()
+        .map(|approval| json!({"id": approval.id, "approver": approval.approver, "comment": approval.comment, "created_at": approval.created_at}))
+        .collect();
+    Ok(ok(json!({ "items": approvals })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApproval {
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn approve_version(
+    State(app): State<App>,
+    caller: Caller,
+    Path(digest): Path<String>,
+    JsonBody(body): JsonBody<NewApproval>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (version, model) = load_version(&app, &digest).await?;
+    let decision = authorize(
+        &app,
+        &caller,
+        version_resource(&version, &model),
+        RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let mut tx = app.store.begin().await?;
+    tx.insert_approval(&version.digest, &caller.name, &body.comment, &app.now())
+        .await?;
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("version:{}", version.digest),
+            json!({"comment": body.comment}),
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(created(
+        json!({"digest": version.digest, "approver": caller.name, "audit": receipt(&entry)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsOf {
+    as_of: Option<String>,
+}
+
+fn parse_as_of(as_of: &Option<String>) -> Result<Option<String>, ApiError> {
+    match as_of {
+        None => Ok(None),
+        Some(text) => crate::clock::parse(text)
+            .map(|time| Some(crate::clock::format(time)))
+            .ok_or_else(|| bad(format!("as_of `{text}` is not an RFC 3339 time or a date"))),
+    }
+}
+
+pub async fn list_aliases(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name)): Path<(String, String)>,
+    Query(query): Query<AsOf>,
+) -> Result<Json<Value>, ApiError> {
+    let as_of = parse_as_of(&query.as_of)?;
+    let model = load_model(&app, &unit, &name).await?;
+    authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let aliases: Vec<Value> = app
+        .store
+        .aliases(&unit, &name, as_of.as_deref())
+        .await?
+        .iter()
+        .map(alias_json)
+        .collect();
+    Ok(ok(json!({"as_of": as_of, "items": aliases})))
+}
+
+pub async fn alias_history(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name, environment)): Path<(String, String, String)>,
+    Query(query): Query<AsOf>,
+) -> Result<Json<Value>, ApiError> {
+    let as_of = parse_as_of(&query.as_of)?;
+    let model = load_model(&app, &unit, &name).await?;
+    authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    if app.store.environment(&environment).await?.is_none() {
+        return Err(ApiError::NotFound(format!("environment `{environment}`")));
+    }
+    let history: Vec<Value> = app
+        .store
+        .alias_history(&unit, &name, &environment)
+        .await?
+        .iter()
+        .map(alias_json)
+        .collect();
+    let at = match &as_of {
+        Some(as_of) => app
+            .store
+            .alias(&unit, &name, &environment, Some(as_of))
+            .await?
+            .map(|alias| alias_json(&alias)),
+        None => None,
+    };
+    Ok(ok(
+        json!({"environment": environment, "as_of": as_of, "at": at, "items": history}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliasTarget {
+    digest: String,
+    reason: String,
+    /// Reference to the approval that allows the move (e.g. a change record), if any.
+    #[serde(default)]
+    approval: Option<String>,
+}
+
+pub async fn set_alias(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name, environment)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<AliasTarget>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(bad("reason must not be empty"));
+    }
+    let model = load_model(&app, &unit, &name).await?;
+    let env = app
+        .store
+        .environment(&environment)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))?;
+    let (version, _) = load_version(&app, &body.digest).await?;
+    if version.business_unit != unit || version.model != name {
+        return Err(ApiError::Unprocessable {
+            message: format!(
+                "version `{}` belongs to `{}/{}`, not `{unit}/{name}`",
+                version.digest, version.business_unit, version.model
+            ),
+            details: Value::Null,
+        });
+    }
+    let facts = Facts {
+        production: Some(env.production),
+        version_deprecated: Some(version.deprecated_at.is_some()),
+        ..Facts::default()
+    };
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        facts,
+    )
+    .await?;
+    let mut tx = app.store.begin().await?;
+    let previous = tx.current_alias(&unit, &name, &environment).await?;
+    let alias = AliasMove {
+        id: 0,
+        business_unit: unit.clone(),
+        model: name.clone(),
+        environment: environment.clone(),
+        digest: Some(version.digest.clone()),
+        previous_digest: previous.clone(),
+        moved_by: caller.name.clone(),
+        moved_at: app.now(),
+        reason: body.reason.clone(),
+        approval: body.approval.clone(),
+        audit_seq: 0,
+    };
+    tx.move_alias(&alias).await?;
+    let payload = json!({
+        "environment": environment, "digest": version.digest, "version": version.version_label,
+        "previous_digest": previous, "reason": body.reason, "approval": body.approval,
+    });
+    let entry: Entry = commit(
+        &app,
+        tx,
+        event(&caller, format!("model:{unit}/{name}"), payload, &decision),
+    )
+    .await?;
+    Ok(ok(
+        json!({"environment": environment, "digest": version.digest, "previous_digest": previous, "audit": receipt(&entry)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    limit: Option<u32>,
+}
+
+pub async fn model_audit(
+    State(app): State<App>,
+    caller: Caller,
+    Path((unit, name)): Path<(String, String)>,
+    Query(query): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    let model = load_model(&app, &unit, &name).await?;
+    authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let limit = query.limit.unwrap_or(100).min(app.config.page_items_max);
+    let entries = app
+        .store
+        .audit_entries_for(&format!("model:{unit}/{name}"), limit)
+        .await?;
+    let items: Vec<Value> = entries.iter().map(super::audit::entry_json).collect();
+    Ok(ok(json!({ "items": items })))
+}
+
+pub async fn upload_blob(
+    State(app): State<App>,
+    caller: Caller,
+    Path(digest): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let expected = Digest::parse(&digest).map_err(bad)?;
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Any,
+        Facts::default(),
+    )
+    .await?;
+    let limit = app.config.blob_bytes_max;
+    let (digest, size) = app
+        .blobs
+        .put(body.into_data_stream(), Some(&expected), limit)
+        .await
+        .map_err(|err| match err {
+            steward_store::blob::BlobError::TooLarge { limit } => ApiError::PayloadTooLarge(limit),
+            steward_store::blob::BlobError::DigestMismatch { .. }
+            | steward_store::blob::BlobError::Upload(_) => bad(err),
+            other => ApiError::internal(other),
+        })?;
+    let mut tx = app.store.begin().await?;
+    let inserted = tx
+        .insert_blob(digest.as_str(), size, &caller.name, &app.now())
+        .await?;
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("blob:{digest}"),
+            json!({"size_bytes": size, "new": inserted}),
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(created(
+        json!({"digest": digest.as_str(), "size_bytes": size, "audit": receipt(&entry)}),
+    ))
+}
+
+pub async fn download_blob(
+    State(app): State<App>,
+    caller: Caller,
+    Path(digest): Path<String>,
+) -> Result<Response, ApiError> {
+    let digest = Digest::parse(&digest).map_err(bad)?;
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Any,
+        Facts::default(),
+    )
+    .await?;
+    if app.store.blob(digest.as_str()).await?.is_none() {
+        return Err(ApiError::NotFound(format!("blob `{digest}`")));
+    }
+    let bytes = app
+        .blobs
+        .read_verified(&digest, app.config.blob_bytes_max)
+        .await
+        .map_err(|err| match err {
+            steward_store::blob::BlobError::NotFound(_) => {
+                ApiError::NotFound(format!("blob `{digest}`"))
+            }
+            other => ApiError::internal(other),
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: Option<String>,
+    business_unit: Option<String>,
+    risk_class: Option<String>,
+    category: Option<String>,
+    owner: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Only business units where the caller holds a role (or all, with a global role).
+pub async fn search(
+    State(app): State<App>,
+    caller: Caller,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(risk_class) = &query.risk_class {
+        risk_class.parse::<RiskClass>().map_err(bad)?;
+    }
+    if let Some(category) = &query.category {
+        category.parse::<Category>().map_err(bad)?;
+    }
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Any,
+        Facts::default(),
+    )
+    .await?;
+    let has_global = !caller.roles(&RoleScope::Global).is_empty();
+    let mut visible: Option<Vec<String>> = if has_global {
+        None
+    } else {
+        let units: BTreeMap<String, ()> = caller
+            .bindings
+            .iter()
+            .map(|binding| (binding.scope.as_str().to_owned(), ()))
+            .collect();
+        Some(units.into_keys().collect())
+    };
+    if let Some(unit) = &query.business_unit {
+        visible = Some(match visible {
+            None => vec![unit.clone()],
+            Some(units) => units
+                .into_iter()
+                .filter(|visible_unit| visible_unit == unit)
+                .collect(),
+        });
+    }
+    let filter = SearchFilter {
+        business_units: visible,
+        risk_class: query.risk_class,
+        category: query.category,
+        owner: query.owner,
+        text: query.q.filter(|text| !text.trim().is_empty()),
+        limit: query.limit.unwrap_or(100).min(app.config.page_items_max),
+    };
+    let models: Vec<Value> = app
+        .store
+        .search_models(&filter)
+        .await?
+        .iter()
+        .map(model_json)
+        .collect();
+    Ok(ok(json!({ "items": models })))
+}
+
+pub async fn list_models(state: State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let query = SearchQuery {
+        q: None,
+        business_unit: None,
+        risk_class: None,
+        category: None,
+        owner: None,
+        limit: None,
+    };
+    search(state, caller, Query(query)).await
+}

@@ -1,0 +1,228 @@
+//! The server's state (`App`) and the data directory it lives in: config, database, blob
+//! folder, log signing key, audit HMAC key, organisation policies.
+//!
+//! Invariants:
+//! - Key files are created with mode 0600 and refused when group- or world-readable.
+//! - The server starts only with a valid policy set, valid documentation templates and an
+//!   audit store that accepts writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use steward_core::audit::checkpoint::{NoteSigner, NoteVerifier};
+use steward_core::docs::TemplateSet;
+use steward_policy::Engine;
+use steward_store::blob::BlobStore;
+use steward_store::{Store, StoreOptions};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+
+pub const LOG_KEY_FILE: &str = "keys/log.key";
+pub const LOG_PUBLIC_KEY_FILE: &str = "keys/log.pub";
+pub const AUDIT_HMAC_KEY_FILE: &str = "keys/audit-hmac.key";
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub inner: Arc<AppInner>,
+}
+
+pub struct AppInner {
+    pub config: Config,
+    pub store: Store,
+    pub blobs: BlobStore,
+    pub engine: Engine,
+    pub templates: TemplateSet,
+    pub clock: Arc<dyn Clock>,
+    pub signer: NoteSigner,
+    pub verifier: NoteVerifier,
+    pub audit_key: Vec<u8>,
+}
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("organisation policies: {0}")]
+    Policy(#[from] steward_policy::LoadError),
+    #[error("documentation templates: {0}")]
+    Templates(#[from] steward_core::docs::TemplateError),
+    #[error("database: {0}")]
+    Store(#[source] steward_store::StoreError),
+    #[error("the audit store does not accept writes, refusing to start: {0}")]
+    AuditNotWritable(#[source] steward_store::StoreError),
+    #[error("blob folder: {0}")]
+    Blobs(#[from] steward_store::blob::BlobError),
+}
+
+fn file_error(path: &Path, message: impl ToString) -> StartError {
+    StartError::File {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// Reads a secret file, refusing one that others can read.
+pub fn read_secret_file(path: &Path) -> Result<String, StartError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|err| file_error(path, err))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(file_error(
+                path,
+                format!(
+                    "key file has mode {:o}; it must not be readable by group or others (chmod 600)",
+                    mode & 0o777
+                ),
+            ));
+        }
+    }
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|err| file_error(path, err))
+}
+
+/// Writes a new secret file with mode 0600; refuses to overwrite.
+pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|err| file_error(path, err))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|err| file_error(path, err))
+}
+
+/// Creates the key files of a new data directory.
+pub fn create_keys(data_dir: &Path, log_origin: &str) -> Result<(), StartError> {
+    let keys_dir = data_dir.join("keys");
+    std::fs::create_dir_all(&keys_dir).map_err(|err| file_error(&keys_dir, err))?;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|err| file_error(&keys_dir, err))?;
+    let signer = NoteSigner::new(log_origin, SigningKey::from_bytes(&seed))
+        .map_err(|err| file_error(&keys_dir, err))?;
+    write_secret_file(&data_dir.join(LOG_KEY_FILE), &format!("{signer}\n"))?;
+    let public_path = data_dir.join(LOG_PUBLIC_KEY_FILE);
+    std::fs::write(&public_path, format!("{}\n", signer.verifier()))
+        .map_err(|err| file_error(&public_path, err))?;
+    let mut hmac_key = [0u8; 32];
+    getrandom::fill(&mut hmac_key).map_err(|err| file_error(&keys_dir, err))?;
+    write_secret_file(
+        &data_dir.join(AUDIT_HMAC_KEY_FILE),
+        &format!("{}\n", hex::encode(hmac_key)),
+    )
+}
+
+pub fn load_verifier(data_dir: &Path) -> Result<NoteVerifier, StartError> {
+    let path = data_dir.join(LOG_PUBLIC_KEY_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|err| file_error(&path, err))?;
+    NoteVerifier::parse(text.trim()).map_err(|err| file_error(&path, err))
+}
+
+/// Organisation policies: every `*.cedar` file in the folder, in name order.
+pub fn read_policy_dir(dir: &Path) -> Result<Vec<(String, String)>, StartError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(file_error(dir, err)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|err| file_error(dir, err))?.path();
+        if path.extension().is_some_and(|ext| ext == "cedar") {
+            let text = std::fs::read_to_string(&path).map_err(|err| file_error(&path, err))?;
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((name, text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+impl App {
+    /// Opens everything the configuration names and checks it; see the module invariants.
+    pub async fn open(config: Config) -> Result<App, StartError> {
+        App::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
+        let data_dir = config.data_dir.clone();
+        let engine = Engine::load(&read_policy_dir(&config.policy_dir)?)?;
+        let templates = match &config.documentation_templates {
+            Some(path) => TemplateSet::parse_yaml(
+                &std::fs::read_to_string(path).map_err(|err| file_error(path, err))?,
+            )?,
+            None => TemplateSet::default_set(),
+        };
+        let signer_path = data_dir.join(LOG_KEY_FILE);
+        let signer = NoteSigner::parse(&read_secret_file(&signer_path)?)
+            .map_err(|err| file_error(&signer_path, err))?;
+        let verifier = load_verifier(&data_dir)?;
+        if verifier.key_id() != signer.key_id() || verifier.name() != config.log_origin {
+            return Err(file_error(
+                &data_dir.join(LOG_PUBLIC_KEY_FILE),
+                "public key does not match the log key and origin",
+            ));
+        }
+        let hmac_path = data_dir.join(AUDIT_HMAC_KEY_FILE);
+        let audit_key = hex::decode(read_secret_file(&hmac_path)?)
+            .map_err(|err| file_error(&hmac_path, err))?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        let options = StoreOptions {
+            statement_timeout: config.storage_timeout,
+            connections_max: 16,
+        };
+        let store = Store::open(&config.database_url, options)
+            .await
+            .map_err(StartError::Store)?;
+        store
+            .probe_writable()
+            .await
+            .map_err(StartError::AuditNotWritable)?;
+        Ok(App {
+            inner: Arc::new(AppInner {
+                config,
+                store,
+                blobs,
+                engine,
+                templates,
+                clock,
+                signer,
+                verifier,
+                audit_key,
+            }),
+        })
+    }
+
+    pub fn now(&self) -> String {
+        crate::clock::format(self.clock.now())
+    }
+
+    pub fn now_unix(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+}

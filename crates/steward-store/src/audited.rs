@@ -1,0 +1,403 @@
+//! `AuditedTx`: the only way to change state. It holds the audit head lock from its first
+//! statement to its commit, and its commit appends the audit event in the same transaction.
+
+use std::time::Duration;
+
+use sqlx::{Any, AnyPool, Transaction};
+use steward_core::audit::{Entry, EventDraft, entry_hash};
+
+use crate::StoreError;
+use crate::records::{AliasMove, Model, Version};
+
+/// An open mutation. Commit with `commit(event)`; drop to roll back.
+pub struct AuditedTx {
+    tx: Transaction<'static, Any>,
+    timeout: Duration,
+    /// Sequence number and hash of the last committed entry, read under the lock.
+    head_seq: u64,
+    head_hash: String,
+}
+
+impl AuditedTx {
+    pub(crate) async fn begin(pool: &AnyPool, timeout: Duration) -> Result<AuditedTx, StoreError> {
+        let work = async {
+            let mut tx = pool.begin().await?;
+            // A write first: SQLite takes its write lock now (not on a later upgrade, which
+            // could fail with a stale snapshot), PostgreSQL locks the row until commit.
+            sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            let (seq, hash): (i64, String) =
+                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            Ok::<_, sqlx::Error>((tx, seq, hash))
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok((tx, seq, hash))) => Ok(AuditedTx {
+                tx,
+                timeout,
+                head_seq: seq as u64,
+                head_hash: hash,
+            }),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    /// The sequence number the commit's event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.head_seq + 1
+    }
+
+    /// Appends the event and commits the change and the event together.
+    pub async fn commit(mut self, draft: EventDraft, time: &str) -> Result<Entry, StoreError> {
+        let entry = Entry::new(
+            self.head_seq + 1,
+            time.to_owned(),
+            self.head_hash.clone(),
+            draft,
+        );
+        let canonical = entry.canonical();
+        let hash = entry_hash(&canonical);
+        let timeout = self.timeout;
+        let work = async {
+            sqlx::query(
+                "INSERT INTO audit_events (seq, time, actor, action, subject, entry, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(entry.seq as i64)
+            .bind(&entry.time)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.subject)
+            .bind(&canonical)
+            .bind(&hash)
+            .execute(&mut *self.tx)
+            .await?;
+            let updated =
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
+                    .bind(entry.seq as i64)
+                    .bind(&hash)
+                    .bind(self.head_seq as i64)
+                    .execute(&mut *self.tx)
+                    .await?;
+            // INVARIANT: we hold the head lock, so nobody else can have moved it.
+            assert_eq!(
+                updated.rows_affected(),
+                1,
+                "audit head moved under its lock"
+            );
+            self.tx.commit().await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(())) => Ok(entry),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await.map_err(StoreError::backend)
+    }
+
+    async fn exec(
+        &mut self,
+        query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+        what: impl FnOnce() -> String,
+    ) -> Result<u64, StoreError> {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.execute(&mut *self.tx)).await {
+            Ok(Ok(res)) => Ok(res.rows_affected()),
+            Ok(Err(err)) => Err(StoreError::from_write(err, what)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    pub async fn insert_business_unit(
+        &mut self,
+        name: &str,
+        description: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query("INSERT INTO business_units (name, description, created_at, created_by) VALUES ($1, $2, $3, $4)")
+            .bind(name)
+            .bind(description)
+            .bind(now)
+            .bind(by);
+        self.exec(query, || format!("business unit `{name}`"))
+            .await
+            .map(drop)
+    }
+
+    pub async fn insert_user(
+        &mut self,
+        name: &str,
+        display_name: &str,
+        email: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query("INSERT INTO users (name, display_name, email, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+            .bind(name)
+            .bind(display_name)
+            .bind(email)
+            .bind(now)
+            .bind(by);
+        self.exec(query, || format!("user `{name}`"))
+            .await
+            .map(drop)
+    }
+
+    pub async fn grant_role(
+        &mut self,
+        user_name: &str,
+        role: &str,
+        scope: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query("INSERT INTO role_bindings (user_name, role, scope, granted_by, granted_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(user_name)
+            .bind(role)
+            .bind(scope)
+            .bind(by)
+            .bind(now);
+        self.exec(query, || {
+            format!("role `{role}` in scope `{scope}` for `{user_name}`")
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Returns whether the binding existed.
+    pub async fn revoke_role(
+        &mut self,
+        user_name: &str,
+        role: &str,
+        scope: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "DELETE FROM role_bindings WHERE user_name = $1 AND role = $2 AND scope = $3",
+        )
+        .bind(user_name)
+        .bind(role)
+        .bind(scope);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    pub async fn insert_certification(
+        &mut self,
+        user_name: &str,
+        name: &str,
+        issued_at: &str,
+        expires_at: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<i64, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "INSERT INTO certifications (user_name, name, issued_at, expires_at, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(user_name)
+        .bind(name)
+        .bind(issued_at)
+        .bind(expires_at)
+        .bind(by)
+        .bind(now);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_one(&mut *self.tx)).await {
+            Ok(Ok((id,))) => Ok(id),
+            Ok(Err(err)) => Err(StoreError::from_write(err, || {
+                format!("certification `{name}`")
+            })),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    pub async fn insert_token(
+        &mut self,
+        id: &str,
+        user_name: &str,
+        name: &str,
+        secret_hash: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query("INSERT INTO tokens (id, user_name, name, secret_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(user_name)
+            .bind(name)
+            .bind(secret_hash)
+            .bind(now)
+            .bind(by);
+        self.exec(query, || format!("token `{id}`")).await.map(drop)
+    }
+
+    /// Returns whether a live token was revoked.
+    pub async fn revoke_token(
+        &mut self,
+        id: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query("UPDATE tokens SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL").bind(now).bind(by).bind(id);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    pub async fn insert_model(&mut self, model: &Model) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO models (business_unit, name, owner, description, category, risk_class, tier, created_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&model.business_unit)
+        .bind(&model.name)
+        .bind(&model.owner)
+        .bind(&model.description)
+        .bind(&model.category)
+        .bind(&model.risk_class)
+        .bind(model.tier)
+        .bind(&model.created_at)
+        .bind(&model.created_by);
+        self.exec(query, || {
+            format!("model `{}/{}`", model.business_unit, model.name)
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn insert_version(&mut self, version: &Version) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO versions (digest, business_unit, model, version_label, manifest, author, registered_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&version.digest)
+        .bind(&version.business_unit)
+        .bind(&version.model)
+        .bind(&version.version_label)
+        .bind(&version.manifest)
+        .bind(&version.author)
+        .bind(&version.registered_at);
+        self.exec(query, || {
+            format!(
+                "version `{}` of `{}/{}` (or its digest)",
+                version.version_label, version.business_unit, version.model
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Returns whether the version was live (not already deprecated).
+    pub async fn deprecate_version(
+        &mut self,
+        digest: &str,
+        reason: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE versions SET deprecated_at = $1, deprecated_by = $2, deprecation_reason = $3 WHERE digest = $4 AND deprecated_at IS NULL",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(reason)
+        .bind(digest);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    pub async fn insert_approval(
+        &mut self,
+        digest: &str,
+        approver: &str,
+        comment: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO approvals (digest, approver, comment, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(digest)
+        .bind(approver)
+        .bind(comment)
+        .bind(now);
+        self.exec(query, || format!("approval of `{digest}` by `{approver}`"))
+            .await
+            .map(drop)
+    }
+
+    pub async fn insert_environment(
+        &mut self,
+        name: &str,
+        production: bool,
+        position: i64,
+        by: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query("INSERT INTO environments (name, production, position, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+            .bind(name)
+            .bind(i64::from(production))
+            .bind(position)
+            .bind(now)
+            .bind(by);
+        self.exec(query, || format!("environment `{name}`"))
+            .await
+            .map(drop)
+    }
+
+    /// Current target of an alias, read under the lock (so a concurrent move cannot slip in).
+    pub async fn current_alias(
+        &mut self,
+        business_unit: &str,
+        model: &str,
+        environment: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let query = sqlx::query_as::<_, (Option<String>,)>(
+            "SELECT digest FROM alias_moves WHERE business_unit = $1 AND model = $2 AND environment = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(business_unit)
+        .bind(model)
+        .bind(environment);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_optional(&mut *self.tx)).await {
+            Ok(Ok(row)) => Ok(row.and_then(|(digest,)| digest)),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    /// Records an alias move; `audit_seq` is filled with this transaction's event number.
+    pub async fn move_alias(&mut self, alias: &AliasMove) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO alias_moves (business_unit, model, environment, digest, previous_digest, moved_by, moved_at, reason, approval, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&alias.business_unit)
+        .bind(&alias.model)
+        .bind(&alias.environment)
+        .bind(&alias.digest)
+        .bind(&alias.previous_digest)
+        .bind(&alias.moved_by)
+        .bind(&alias.moved_at)
+        .bind(&alias.reason)
+        .bind(&alias.approval)
+        .bind(self.next_seq() as i64);
+        self.exec(query, String::new).await.map(drop)
+    }
+
+    /// Returns false when the blob was already recorded (content addressing: same bytes).
+    pub async fn insert_blob(
+        &mut self,
+        digest: &str,
+        size_bytes: u64,
+        by: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO blobs (digest, size_bytes, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest)
+        .bind(size_bytes as i64)
+        .bind(by)
+        .bind(now);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+}

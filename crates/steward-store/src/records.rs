@@ -1,0 +1,458 @@
+//! Stored records and the read queries over them. Records are storage shapes; the server
+//! turns them into API documents.
+
+use sqlx::FromRow;
+
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct BusinessUnit {
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct User {
+    pub name: String,
+    pub display_name: String,
+    pub email: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct RoleBinding {
+    pub user_name: String,
+    pub role: String,
+    /// `*` for global, else a business unit.
+    pub scope: String,
+    pub granted_by: String,
+    pub granted_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Certification {
+    pub id: i64,
+    pub user_name: String,
+    pub name: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Token {
+    pub id: String,
+    pub user_name: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret part; the secret itself is never stored.
+    pub secret_hash: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Model {
+    pub business_unit: String,
+    pub name: String,
+    pub owner: String,
+    pub description: String,
+    pub category: String,
+    pub risk_class: String,
+    pub tier: i64,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Version {
+    pub digest: String,
+    pub business_unit: String,
+    pub model: String,
+    pub version_label: String,
+    /// The manifest as canonical JSON.
+    pub manifest: String,
+    pub author: String,
+    pub registered_at: String,
+    pub deprecated_at: Option<String>,
+    pub deprecated_by: Option<String>,
+    pub deprecation_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Approval {
+    pub id: i64,
+    pub digest: String,
+    pub approver: String,
+    pub comment: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    pub production: bool,
+    pub position: i64,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct AliasMove {
+    pub id: i64,
+    pub business_unit: String,
+    pub model: String,
+    pub environment: String,
+    /// `None` when the alias was cleared.
+    pub digest: Option<String>,
+    pub previous_digest: Option<String>,
+    pub moved_by: String,
+    pub moved_at: String,
+    pub reason: String,
+    pub approval: Option<String>,
+    pub audit_seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub tree_size: u64,
+    pub note: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Blob {
+    pub digest: String,
+    pub size_bytes: i64,
+    pub uploaded_by: String,
+    pub uploaded_at: String,
+}
+
+/// Inventory search. Every filter is optional; `text` matches name, description and the
+/// model cards of the model's versions, case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    pub business_units: Option<Vec<String>>,
+    pub risk_class: Option<String>,
+    pub category: Option<String>,
+    pub owner: Option<String>,
+    pub text: Option<String>,
+    pub limit: u32,
+}
+
+const MODEL_COLUMNS: &str =
+    "business_unit, name, owner, description, category, risk_class, tier, created_at, created_by";
+const VERSION_COLUMNS: &str = "digest, business_unit, model, version_label, manifest, author, registered_at, deprecated_at, deprecated_by, deprecation_reason";
+const ALIAS_COLUMNS: &str = "id, business_unit, model, environment, digest, previous_digest, moved_by, moved_at, reason, approval, audit_seq";
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern (with `ESCAPE '\'`).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Store {
+    pub async fn business_units(&self) -> Result<Vec<BusinessUnit>, StoreError> {
+        self.read(sqlx::query_as("SELECT name, description, created_at, created_by FROM business_units ORDER BY name").fetch_all(self.pool()))
+            .await
+    }
+
+    pub async fn business_unit(&self, name: &str) -> Result<Option<BusinessUnit>, StoreError> {
+        self.read(
+            sqlx::query_as("SELECT name, description, created_at, created_by FROM business_units WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT name, display_name, email, created_at, created_by FROM users ORDER BY name",
+            )
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        self.read(
+            sqlx::query_as("SELECT name, display_name, email, created_at, created_by FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn role_bindings(&self, user_name: &str) -> Result<Vec<RoleBinding>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT user_name, role, scope, granted_by, granted_at FROM role_bindings WHERE user_name = $1 ORDER BY scope, role",
+            )
+            .bind(user_name)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn certifications(&self, user_name: &str) -> Result<Vec<Certification>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, user_name, name, issued_at, expires_at, recorded_by, recorded_at FROM certifications WHERE user_name = $1 ORDER BY id",
+            )
+            .bind(user_name)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<Token>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, user_name, name, secret_hash, created_at, created_by, revoked_at, revoked_by FROM tokens WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn tokens(&self, user_name: &str) -> Result<Vec<Token>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, user_name, name, secret_hash, created_at, created_by, revoked_at, revoked_by FROM tokens WHERE user_name = $1 ORDER BY created_at, id",
+            )
+            .bind(user_name)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn model(
+        &self,
+        business_unit: &str,
+        name: &str,
+    ) -> Result<Option<Model>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MODEL_COLUMNS} FROM models WHERE business_unit = $1 AND name = $2"
+            )))
+            .bind(business_unit)
+            .bind(name)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn search_models(&self, filter: &SearchFilter) -> Result<Vec<Model>, StoreError> {
+        // Build the WHERE clause from fixed fragments; every user value is a bind parameter.
+        let mut clauses: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        let next = |value: String, binds: &mut Vec<String>| {
+            binds.push(value);
+            format!("${}", binds.len())
+        };
+        if let Some(units) = &filter.business_units {
+            if units.is_empty() {
+                return Ok(Vec::new());
+            }
+            let params: Vec<String> = units
+                .iter()
+                .map(|unit| next(unit.clone(), &mut binds))
+                .collect();
+            clauses.push(format!("m.business_unit IN ({})", params.join(", ")));
+        }
+        if let Some(risk_class) = &filter.risk_class {
+            clauses.push(format!(
+                "m.risk_class = {}",
+                next(risk_class.clone(), &mut binds)
+            ));
+        }
+        if let Some(category) = &filter.category {
+            clauses.push(format!(
+                "m.category = {}",
+                next(category.clone(), &mut binds)
+            ));
+        }
+        if let Some(owner) = &filter.owner {
+            clauses.push(format!("m.owner = {}", next(owner.clone(), &mut binds)));
+        }
+        if let Some(text) = &filter.text {
+            let param = next(like_pattern(text), &mut binds);
+            clauses.push(format!(
+                "(lower(m.name) LIKE {param} ESCAPE '\\' OR lower(m.description) LIKE {param} ESCAPE '\\' OR EXISTS (
+                    SELECT 1 FROM versions v WHERE v.business_unit = m.business_unit AND v.model = m.name
+                    AND lower(v.manifest) LIKE {param} ESCAPE '\\'))"
+            ));
+        }
+        let where_clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {} FROM models m {where_clause} ORDER BY m.business_unit, m.name LIMIT {}",
+            MODEL_COLUMNS
+                .split(", ")
+                .map(|column| format!("m.{column}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            filter.limit.max(1)
+        );
+        let mut query = sqlx::query_as::<_, Model>(sqlx::AssertSqlSafe(sql));
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        self.read(query.fetch_all(self.pool())).await
+    }
+
+    pub async fn version(&self, digest: &str) -> Result<Option<Version>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE digest = $1"
+            )))
+            .bind(digest)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn versions(
+        &self,
+        business_unit: &str,
+        model: &str,
+    ) -> Result<Vec<Version>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE business_unit = $1 AND model = $2 ORDER BY registered_at, digest"
+            )))
+            .bind(business_unit)
+            .bind(model)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn approvals(&self, digest: &str) -> Result<Vec<Approval>, StoreError> {
+        self.read(
+            sqlx::query_as("SELECT id, digest, approver, comment, created_at FROM approvals WHERE digest = $1 ORDER BY id")
+                .bind(digest)
+                .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn environments(&self) -> Result<Vec<Environment>, StoreError> {
+        let rows: Vec<(String, i64, i64, String, String)> = self
+            .read(
+                sqlx::query_as("SELECT name, production, position, created_at, created_by FROM environments ORDER BY position, name")
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, production, position, created_at, created_by)| Environment {
+                    name,
+                    production: production != 0,
+                    position,
+                    created_at,
+                    created_by,
+                },
+            )
+            .collect())
+    }
+
+    pub async fn environment(&self, name: &str) -> Result<Option<Environment>, StoreError> {
+        Ok(self
+            .environments()
+            .await?
+            .into_iter()
+            .find(|environment| environment.name == name))
+    }
+
+    /// The alias's latest move at or before `as_of` (RFC 3339 UTC), or now when `None`.
+    pub async fn alias(
+        &self,
+        business_unit: &str,
+        model: &str,
+        environment: &str,
+        as_of: Option<&str>,
+    ) -> Result<Option<AliasMove>, StoreError> {
+        let as_of = as_of.unwrap_or("9999");
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ALIAS_COLUMNS} FROM alias_moves WHERE business_unit = $1 AND model = $2 AND environment = $3 AND moved_at <= $4
+                 ORDER BY id DESC LIMIT 1"
+            )))
+            .bind(business_unit)
+            .bind(model)
+            .bind(environment)
+            .bind(as_of)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    /// Every move of one alias, oldest first.
+    pub async fn alias_history(
+        &self,
+        business_unit: &str,
+        model: &str,
+        environment: &str,
+    ) -> Result<Vec<AliasMove>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ALIAS_COLUMNS} FROM alias_moves WHERE business_unit = $1 AND model = $2 AND environment = $3 ORDER BY id"
+            )))
+            .bind(business_unit)
+            .bind(model)
+            .bind(environment)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// Current alias of every environment of a model (or as of a time).
+    pub async fn aliases(
+        &self,
+        business_unit: &str,
+        model: &str,
+        as_of: Option<&str>,
+    ) -> Result<Vec<AliasMove>, StoreError> {
+        let mut res = Vec::new();
+        for environment in self.environments().await? {
+            if let Some(alias) = self
+                .alias(business_unit, model, &environment.name, as_of)
+                .await?
+            {
+                res.push(alias);
+            }
+        }
+        Ok(res)
+    }
+
+    pub async fn blob(&self, digest: &str) -> Result<Option<Blob>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT digest, size_bytes, uploaded_by, uploaded_at FROM blobs WHERE digest = $1",
+            )
+            .bind(digest)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+}

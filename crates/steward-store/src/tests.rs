@@ -1,0 +1,504 @@
+//! The storage contract: one suite, run against SQLite always and against PostgreSQL when
+//! `STEWARD_TEST_POSTGRES_URL` is set (CI sets it and fails if the suite did not run there;
+//! see `.ci/run`). Each PostgreSQL test gets a fresh database.
+
+use std::time::Duration;
+
+use serde_json::json;
+use steward_core::audit::{EventDraft, Verifier};
+
+use super::*;
+
+const NOW: &str = "2026-11-27T08:00:00.000000Z";
+
+struct TestStore {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite(options: StoreOptions) -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("steward.db").display());
+    TestStore {
+        store: Store::open(&url, options).await.unwrap(),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres(options: StoreOptions) -> Option<TestStore> {
+    let base = std::env::var("STEWARD_TEST_POSTGRES_URL").ok()?;
+    let name = format!(
+        "steward_test_{}_{}",
+        std::process::id(),
+        TEST_DB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("connect to STEWARD_TEST_POSTGRES_URL");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("postgres url has a database path");
+    let url = format!("{prefix}/{name}");
+    Some(TestStore {
+        store: Store::open(&url, options).await.unwrap(),
+        _dir: None,
+    })
+}
+
+static TEST_DB_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Every backend this run can reach.
+async fn backends(options: StoreOptions) -> Vec<TestStore> {
+    let mut res = vec![sqlite(options.clone()).await];
+    if let Some(pg) = postgres(options).await {
+        res.push(pg);
+    }
+    res
+}
+
+fn draft(action: &str, subject: &str) -> EventDraft {
+    EventDraft {
+        actor: "alice".into(),
+        action: action.into(),
+        subject: subject.into(),
+        payload: json!({"n": 1}),
+        decision: json!({"effect": "allow"}),
+    }
+}
+
+async fn verify(store: &Store) -> u64 {
+    let mut verifier = Verifier::new(Vec::new());
+    for entry in store.audit_entries(0, 1_000_000).await.unwrap() {
+        verifier.push(&entry).unwrap();
+    }
+    verifier.finish("test", &[], &[]).unwrap().entries
+}
+
+async fn count(store: &Store, table: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn postgres_suite_runs_when_asked() {
+    // CI sets STEWARD_TEST_REQUIRE_POSTGRES=1 so that a missing database fails loudly.
+    if std::env::var_os("STEWARD_TEST_REQUIRE_POSTGRES").is_some() {
+        assert!(
+            postgres(StoreOptions::default()).await.is_some(),
+            "STEWARD_TEST_POSTGRES_URL is not set"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_commits_with_its_event() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_business_unit("retail", "Retail banking", "alice", NOW)
+            .await
+            .unwrap();
+        let entry = tx
+            .commit(draft("business_unit.create", "business_unit:retail"), NOW)
+            .await
+            .unwrap();
+        assert_eq!(entry.seq, 1);
+        assert_eq!(entry.prev_hash, steward_core::audit::GENESIS_PREV_HASH);
+        assert_eq!(
+            store
+                .business_unit("retail")
+                .await
+                .unwrap()
+                .unwrap()
+                .description,
+            "Retail banking"
+        );
+        let (seq, hash) = store.audit_head().await.unwrap();
+        assert_eq!((seq, hash.len()), (1, 64));
+        assert_eq!(verify(&store).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_transaction_leaves_nothing() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_business_unit("retail", "", "alice", NOW)
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(store.business_unit("retail").await.unwrap().is_none());
+        assert_eq!(count(&store, "audit_events").await, 0);
+        // And the head lock was released.
+        store.probe_writable().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_failing_audit_write_rolls_the_change_back() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        match store.backend() {
+            Backend::Sqlite => {
+                sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store refuses'); END")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+            }
+            Backend::Postgres => {
+                sqlx::query("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit store refuses'; END $$ LANGUAGE plpgsql")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+                sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse()")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_business_unit("retail", "", "alice", NOW)
+            .await
+            .unwrap();
+        let err = tx
+            .commit(draft("business_unit.create", "business_unit:retail"), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert!(
+            store.business_unit("retail").await.unwrap().is_none(),
+            "change survived a failed audit write"
+        );
+        assert_eq!(store.audit_head().await.unwrap().0, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_held_audit_lock_times_out_instead_of_hanging() {
+    let options = StoreOptions {
+        statement_timeout: Duration::from_millis(300),
+        connections_max: 4,
+    };
+    for TestStore { store, .. } in backends(options).await {
+        let holder = store.begin().await.unwrap();
+        let started = std::time::Instant::now();
+        let err = store.begin().await.err().unwrap();
+        assert!(
+            matches!(err, StoreError::Timeout(_) | StoreError::Backend(_)),
+            "{err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "waited {:?}",
+            started.elapsed()
+        );
+        drop(holder);
+        store.probe_writable().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn duplicates_are_conflicts() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_business_unit("retail", "", "alice", NOW)
+            .await
+            .unwrap();
+        tx.commit(draft("business_unit.create", "business_unit:retail"), NOW)
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let err = tx
+            .insert_business_unit("retail", "", "alice", NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "business unit `retail` already exists");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_never_fork_the_chain() {
+    for TestStore { store, .. } in backends(StoreOptions {
+        statement_timeout: Duration::from_secs(20),
+        connections_max: 8,
+    })
+    .await
+    {
+        let mut tasks = Vec::new();
+        for task_idx in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for item_idx in 0..10 {
+                    let name = format!("unit-{task_idx}-{item_idx}");
+                    let mut tx = store.begin().await.unwrap();
+                    tx.insert_business_unit(&name, "", "alice", NOW)
+                        .await
+                        .unwrap();
+                    tx.commit(
+                        draft("business_unit.create", &format!("business_unit:{name}")),
+                        NOW,
+                    )
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(verify(&store).await, 80);
+        assert_eq!(count(&store, "business_units").await, 80);
+    }
+}
+
+async fn given_model(store: &Store) {
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_business_unit("retail", "", "admin", NOW)
+        .await
+        .unwrap();
+    tx.insert_environment("staging", false, 1, "admin", NOW)
+        .await
+        .unwrap();
+    tx.insert_environment("production", true, 2, "admin", NOW)
+        .await
+        .unwrap();
+    tx.insert_model(&Model {
+        business_unit: "retail".into(),
+        name: "credit".into(),
+        owner: "alice".into(),
+        description: "Scores credit applications".into(),
+        category: "tabular_classification".into(),
+        risk_class: "high".into(),
+        tier: 1,
+        created_at: NOW.into(),
+        created_by: "alice".into(),
+    })
+    .await
+    .unwrap();
+    for (label, digest) in [("1.0.0", "sha256:01"), ("1.1.0", "sha256:02")] {
+        tx.insert_version(&Version {
+            digest: digest.into(),
+            business_unit: "retail".into(),
+            model: "credit".into(),
+            version_label: label.into(),
+            manifest: r#"{"model_card":{"markdown":"Gradient boosting, 100% tabular"}}"#.into(),
+            author: "alice".into(),
+            registered_at: NOW.into(),
+            deprecated_at: None,
+            deprecated_by: None,
+            deprecation_reason: None,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit(draft("setup", "model:retail/credit"), NOW)
+        .await
+        .unwrap();
+}
+
+fn alias_to(digest: Option<&str>, previous: Option<&str>, at: &str) -> AliasMove {
+    AliasMove {
+        id: 0,
+        business_unit: "retail".into(),
+        model: "credit".into(),
+        environment: "production".into(),
+        digest: digest.map(str::to_owned),
+        previous_digest: previous.map(str::to_owned),
+        moved_by: "dave".into(),
+        moved_at: at.into(),
+        reason: "release".into(),
+        approval: None,
+        audit_seq: 0,
+    }
+}
+
+#[tokio::test]
+async fn alias_history_answers_as_of_questions() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        given_model(&store).await;
+        let times = ["2026-11-27T09:00:00.000000Z", "2026-11-27T10:00:00.000000Z"];
+        for (digest, previous, at) in [
+            ("sha256:01", None, times[0]),
+            ("sha256:02", Some("sha256:01"), times[1]),
+        ] {
+            let mut tx = store.begin().await.unwrap();
+            assert_eq!(
+                tx.current_alias("retail", "credit", "production")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                previous
+            );
+            tx.move_alias(&alias_to(Some(digest), previous, at))
+                .await
+                .unwrap();
+            tx.commit(draft("alias.set", "model:retail/credit"), at)
+                .await
+                .unwrap();
+        }
+        let at = |as_of| {
+            let store = store.clone();
+            async move {
+                store
+                    .alias("retail", "credit", "production", as_of)
+                    .await
+                    .unwrap()
+                    .and_then(|alias| alias.digest)
+            }
+        };
+        assert_eq!(at(Some("2026-11-27T08:59:59.999999Z")).await, None);
+        assert_eq!(
+            at(Some("2026-11-27T09:00:00.000000Z")).await.as_deref(),
+            Some("sha256:01")
+        );
+        assert_eq!(
+            at(Some("2026-11-27T09:30:00.000000Z")).await.as_deref(),
+            Some("sha256:01")
+        );
+        assert_eq!(at(None).await.as_deref(), Some("sha256:02"));
+        let history = store
+            .alias_history("retail", "credit", "production")
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            history[1].audit_seq, 3,
+            "each move points at its audit event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_filters_and_matches_text_in_cards() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        given_model(&store).await;
+        let search = |filter: SearchFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .search_models(&SearchFilter {
+                        limit: 10,
+                        ..filter
+                    })
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(search(SearchFilter::default()).await, 1);
+        assert_eq!(
+            search(SearchFilter {
+                text: Some("GRADIENT".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            search(SearchFilter {
+                text: Some("credit app".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            search(SearchFilter {
+                text: Some("100%".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            search(SearchFilter {
+                text: Some("_x%".into()),
+                ..Default::default()
+            })
+            .await,
+            0
+        );
+        assert_eq!(
+            search(SearchFilter {
+                risk_class: Some("minimal".into()),
+                ..Default::default()
+            })
+            .await,
+            0
+        );
+        assert_eq!(
+            search(SearchFilter {
+                business_units: Some(vec!["wholesale".into()]),
+                ..Default::default()
+            })
+            .await,
+            0
+        );
+        assert_eq!(
+            search(SearchFilter {
+                business_units: Some(vec![]),
+                ..Default::default()
+            })
+            .await,
+            0
+        );
+        assert_eq!(
+            search(SearchFilter {
+                owner: Some("alice".into()),
+                category: Some("tabular_classification".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn blobs_are_verified_on_write_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = blob::BlobStore::open(dir.path()).unwrap();
+    let chunks = || {
+        futures_util::stream::iter(vec![
+            Ok::<_, std::io::Error>(b"hello ".to_vec()),
+            Ok(b"world".to_vec()),
+        ])
+    };
+    let expected = steward_core::domain::Digest::of_bytes(b"hello world");
+    let (digest, size) = blobs.put(chunks(), Some(&expected), 100).await.unwrap();
+    assert_eq!((digest.clone(), size), (expected.clone(), 11));
+    assert_eq!(
+        blobs.read_verified(&digest, 100).await.unwrap(),
+        b"hello world"
+    );
+
+    let wrong = steward_core::domain::Digest::of_bytes(b"other");
+    let err = blobs.put(chunks(), Some(&wrong), 100).await.unwrap_err();
+    assert!(
+        matches!(err, blob::BlobError::DigestMismatch { .. }),
+        "{err}"
+    );
+    assert!(!blobs.contains(&wrong));
+    let err = blobs.put(chunks(), None, 10).await.unwrap_err();
+    assert_eq!(err.to_string(), "blob is larger than the limit of 10 bytes");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "temporary files are cleaned up"
+    );
+
+    std::fs::write(blobs.path(&digest), b"hello w0rld").unwrap();
+    let err = blobs.read_verified(&digest, 100).await.unwrap_err();
+    assert!(matches!(err, blob::BlobError::Corrupt { .. }), "{err}");
+}
