@@ -170,7 +170,17 @@ impl Store {
         self.backend
     }
 
+    /// Closes the pool. On SQLite the write-ahead log is folded into the database file
+    /// first, so a cleanly stopped server leaves one self-contained file.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %err, "Could not fold the write-ahead log into the database.");
+            }
+        }
         self.pool.close().await;
     }
 

@@ -1,1 +1,133 @@
-fn main() {}
+//! `steward`: the server (`init`, `serve`), offline tools (`audit verify --data-dir`,
+//! `audit check-proof`, `policy test`), the guided `demo`, and a kubectl-style client of
+//! the API for everything governed.
+//!
+//! Invariant: no rules here. Exit codes: 0 ok, 1 failure or denied, 2 usage error.
+
+mod client;
+mod commands;
+mod demo;
+mod register;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Governed deployment of machine-learning models"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Server URL for client commands.
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    /// API token for client commands.
+    #[arg(long, global = true, env = "STEWARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format of client commands.
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a data directory: config, database, blob folder, keys and the admin token file.
+    Init {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run the server.
+    Serve {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Walk through the lifecycle on a fresh temporary data directory.
+    Demo {
+        /// Keep the server running afterwards.
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(commands::PolicyCommand),
+    /// The audit trail: verify, prove, export, checkpoint.
+    #[command(subcommand)]
+    Audit(commands::AuditCommand),
+    /// Business units.
+    #[command(subcommand)]
+    Units(commands::UnitCommand),
+    /// Users, roles and certifications.
+    #[command(subcommand)]
+    Users(commands::UserCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(commands::TokenCommand),
+    /// Environments.
+    #[command(subcommand)]
+    Envs(commands::EnvCommand),
+    /// Models.
+    #[command(subcommand)]
+    Models(commands::ModelCommand),
+    /// Model versions.
+    #[command(subcommand)]
+    Versions(commands::VersionCommand),
+    /// Environment aliases (deployment pointers) and their history.
+    #[command(subcommand)]
+    Aliases(commands::AliasCommand),
+    /// Search the inventory.
+    Search(commands::SearchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
+                .unwrap_or_else(|_| "warn,steward=info,steward_server=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

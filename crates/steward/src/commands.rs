@@ -1,0 +1,837 @@
+//! Every subcommand: parse, call the server (or the data directory, offline), print.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use steward_core::audit::checkpoint::{InclusionProofFile, NoteVerifier, verify_inclusion_file};
+use steward_server::config::{Config, RawConfig};
+
+use crate::client::{Client, encode};
+use crate::register::{self, Layout};
+use crate::{Cli, Command, Output};
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Run every `*.yaml` policy test file in DIR against the shipped policies plus
+    /// `--policies` (a folder of organisation `.cedar` files).
+    Test {
+        dir: PathBuf,
+        #[arg(long)]
+        policies: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify the whole chain and every checkpoint; with `--data-dir`, offline.
+    Verify {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Print an inclusion proof of entry SEQ (C2SP tlog-proof) against the latest checkpoint.
+    Proof {
+        seq: u64,
+        /// Write the proof file here (and the entry to FILE.entry).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof file offline, with only the log's public key.
+    CheckProof {
+        proof: PathBuf,
+        /// The entry's canonical bytes (as printed by `audit proof`).
+        #[arg(long)]
+        entry: PathBuf,
+        /// The log's public key (`keys/log.pub` of the data directory).
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+    /// Write every entry as JSON lines.
+    Export {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Make a signed checkpoint now.
+    Checkpoint,
+    /// List entries after a sequence number.
+    Events {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UnitCommand {
+    List,
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    List,
+    Show {
+        name: String,
+    },
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Grant ROLE in SCOPE (`*` for global, or a business unit).
+    Grant {
+        name: String,
+        role: String,
+        #[arg(long, default_value = "*")]
+        scope: String,
+    },
+    Revoke {
+        name: String,
+        role: String,
+        #[arg(long, default_value = "*")]
+        scope: String,
+    },
+    /// Record a training certification.
+    Certify {
+        name: String,
+        certification: String,
+        #[arg(long)]
+        issued: String,
+        #[arg(long)]
+        expires: String,
+    },
+    /// Who am I, with which roles.
+    Whoami,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    List {
+        user: String,
+    },
+    /// Create a token; the secret is printed once.
+    Create {
+        user: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    Revoke {
+        user: String,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EnvCommand {
+    List,
+    Create {
+        name: String,
+        #[arg(long)]
+        production: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    List,
+    /// Show UNIT/MODEL with its versions and aliases.
+    Show {
+        model: String,
+    },
+    Create {
+        /// UNIT/MODEL
+        model: String,
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        risk_class: String,
+        #[arg(long)]
+        tier: i64,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        owner: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VersionCommand {
+    /// List versions of UNIT/MODEL.
+    List {
+        model: String,
+    },
+    /// Register a version of UNIT/MODEL from a model directory (uploads its files first).
+    Register {
+        model: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "plain")]
+        layout: Layout,
+        #[arg(long)]
+        version: Option<String>,
+    },
+    Show {
+        digest: String,
+    },
+    Deprecate {
+        digest: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Approve {
+        digest: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AliasCommand {
+    /// Current aliases of UNIT/MODEL (or as of a time).
+    List {
+        model: String,
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Point ENV's alias of UNIT/MODEL at DIGEST.
+    Set {
+        model: String,
+        environment: String,
+        digest: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        approval: Option<String>,
+    },
+    /// Every move of ENV's alias; with `--as-of`, also where it pointed then.
+    History {
+        model: String,
+        environment: String,
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    text: Option<String>,
+    #[arg(long)]
+    business_unit: Option<String>,
+    #[arg(long)]
+    risk_class: Option<String>,
+    #[arg(long)]
+    category: Option<String>,
+    #[arg(long)]
+    owner: Option<String>,
+}
+
+fn split_model(model: &str) -> anyhow::Result<(&str, &str)> {
+    model
+        .split_once('/')
+        .with_context(|| format!("model `{model}` must be written UNIT/MODEL"))
+}
+
+fn print(output: Output, value: &Value, columns: &[&str]) {
+    if output == Output::Json || columns.is_empty() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+        return;
+    }
+    let items: Vec<&Value> = match value.get("items").and_then(Value::as_array) {
+        Some(items) => items.iter().collect(),
+        None => vec![value],
+    };
+    let cell = |item: &Value, column: &str| match &item[column] {
+        Value::String(text) => text.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|column| {
+            items
+                .iter()
+                .map(|item| cell(item, column).len())
+                .max()
+                .unwrap_or(0)
+                .max(column.len())
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(text, width)| format!("{text:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!(
+        "{}",
+        line(columns.iter().map(|column| column.to_uppercase()).collect()).trim_end()
+    );
+    for item in items {
+        println!(
+            "{}",
+            line(columns.iter().map(|column| cell(item, column)).collect()).trim_end()
+        );
+    }
+}
+
+fn overrides(listen: Option<String>, database_url: Option<String>) -> RawConfig {
+    RawConfig {
+        listen_addr: listen,
+        database_url,
+        ..RawConfig::default()
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&cli.server, cli.token.clone());
+    let output = cli.output;
+    match cli.command {
+        Command::Init {
+            data_dir,
+            admin,
+            database_url,
+            listen,
+        } => {
+            let initialised =
+                steward_server::init(&data_dir, &overrides(listen, database_url), &admin).await?;
+            println!("Initialised {}.", data_dir.display());
+            println!(
+                "Admin token written to {} (mode 0600); it is not shown again.",
+                initialised.admin_token_path.display()
+            );
+        }
+        Command::Serve {
+            data_dir,
+            listen,
+            database_url,
+        } => serve(&data_dir, overrides(listen, database_url)).await?,
+        Command::Demo { serve } => return crate::demo::run(serve).await,
+        Command::Policy(PolicyCommand::Test { dir, policies }) => {
+            return policy_test(&dir, policies.as_deref());
+        }
+        Command::Audit(command) => return audit(&client, output, command).await,
+        Command::Units(UnitCommand::List) => print(
+            output,
+            &client.get("/api/v1/business-units").await?,
+            &["name", "description", "created_by"],
+        ),
+        Command::Units(UnitCommand::Create { name, description }) => print(
+            output,
+            &client
+                .post(
+                    "/api/v1/business-units",
+                    &json!({"name": name, "description": description}),
+                )
+                .await?,
+            &[],
+        ),
+        Command::Users(command) => users(&client, output, command).await?,
+        Command::Tokens(TokenCommand::List { user }) => print(
+            output,
+            &client.get(&format!("/api/v1/users/{user}/tokens")).await?,
+            &["id", "name", "created_at", "revoked_at"],
+        ),
+        Command::Tokens(TokenCommand::Create { user, name }) => print(
+            output,
+            &client
+                .post(
+                    &format!("/api/v1/users/{user}/tokens"),
+                    &json!({"name": name}),
+                )
+                .await?,
+            &[],
+        ),
+        Command::Tokens(TokenCommand::Revoke { user, id }) => print(
+            output,
+            &client
+                .delete(&format!("/api/v1/users/{user}/tokens/{id}"))
+                .await?,
+            &[],
+        ),
+        Command::Envs(EnvCommand::List) => print(
+            output,
+            &client.get("/api/v1/environments").await?,
+            &["name", "production", "position"],
+        ),
+        Command::Envs(EnvCommand::Create { name, production }) => print(
+            output,
+            &client
+                .post(
+                    "/api/v1/environments",
+                    &json!({"name": name, "production": production}),
+                )
+                .await?,
+            &[],
+        ),
+        Command::Models(command) => models(&client, output, command).await?,
+        Command::Versions(command) => versions(&client, output, command).await?,
+        Command::Aliases(command) => aliases(&client, output, command).await?,
+        Command::Search(args) => {
+            let mut query = Vec::new();
+            let pairs = [
+                ("q", args.text),
+                ("business_unit", args.business_unit),
+                ("risk_class", args.risk_class),
+                ("category", args.category),
+                ("owner", args.owner),
+            ];
+            for (key, value) in pairs {
+                if let Some(value) = value {
+                    query.push(format!("{key}={}", encode(&value)));
+                }
+            }
+            let value = client
+                .get(&format!("/api/v1/search?{}", query.join("&")))
+                .await?;
+            print(
+                output,
+                &value,
+                &[
+                    "business_unit",
+                    "name",
+                    "risk_class",
+                    "tier",
+                    "category",
+                    "owner",
+                ],
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(data_dir: &Path, overrides: RawConfig) -> anyhow::Result<()> {
+    let config = Config::load(data_dir, &overrides)?;
+    let listen = config.listen_addr;
+    let app = steward_server::App::open(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    eprintln!("Steward is serving on http://{}", listener.local_addr()?);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    steward_server::serve(app, listener, shutdown).await?;
+    Ok(())
+}
+
+fn policy_test(dir: &Path, policies: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let org = match policies {
+        Some(folder) => steward_server::state::read_policy_dir(folder)?,
+        None => Vec::new(),
+    };
+    let engine = steward_policy::Engine::load(&org)?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        anyhow::bail!("{} has no .yaml test files", dir.display());
+    }
+    let (mut n_passed, mut n_failed) = (0, 0);
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let outcomes = steward_policy::run_test_file(&engine, &text)
+            .with_context(|| path.display().to_string())?;
+        for outcome in outcomes {
+            if outcome.passed {
+                n_passed += 1;
+                println!("ok    {}: {}", path.display(), outcome.name);
+            } else {
+                n_failed += 1;
+                println!(
+                    "FAIL  {}: {}: expected {}, got {}",
+                    path.display(),
+                    outcome.name,
+                    outcome.expected,
+                    outcome.actual()
+                );
+            }
+        }
+    }
+    println!("{n_passed} passed, {n_failed} failed");
+    Ok(if n_failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify {
+            data_dir: Some(data_dir),
+        } => {
+            let config = Config::load(&data_dir, &RawConfig::default())?;
+            let verifier = steward_server::state::load_verifier(&data_dir)?;
+            let store = steward_store::Store::open(
+                &config.database_url,
+                steward_store::StoreOptions::default(),
+            )
+            .await?;
+            return Ok(
+                match steward_server::routes::verify_log(&store, &config.log_origin, &verifier)
+                    .await
+                {
+                    Ok(report) => {
+                        println!(
+                            "ok: {} entries, {} checkpoints verified; root {}",
+                            report.entries, report.checkpoints, report.root
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(err) => {
+                        println!("FAILED: {err}");
+                        ExitCode::from(1)
+                    }
+                },
+            );
+        }
+        AuditCommand::Verify { data_dir: None } => {
+            let report = client.get("/api/v1/audit/verify").await?;
+            if report["ok"] == json!(true) {
+                println!(
+                    "ok: {} entries, {} checkpoints verified; root {}",
+                    report["entries"],
+                    report["checkpoints"],
+                    report["root"].as_str().unwrap_or("")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("FAILED: {}", report["error"].as_str().unwrap_or("unknown"));
+            return Ok(ExitCode::from(1));
+        }
+        AuditCommand::Proof { seq, out } => {
+            let proof = client.get(&format!("/api/v1/audit/proof/{seq}")).await?;
+            let text = proof["tlog_proof"].as_str().unwrap_or_default();
+            let entry = proof["entry"].as_str().unwrap_or_default();
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    let entry_path = PathBuf::from(format!("{}.entry", path.display()));
+                    std::fs::write(&entry_path, entry)
+                        .with_context(|| format!("writing {}", entry_path.display()))?;
+                    println!("Wrote {} and {}.", path.display(), entry_path.display());
+                }
+                None if output == Output::Json => {
+                    println!("{}", serde_json::to_string_pretty(&proof)?)
+                }
+                None => print!("{text}"),
+            }
+        }
+        AuditCommand::CheckProof {
+            proof,
+            entry,
+            public_key,
+        } => {
+            let proof_text = std::fs::read_to_string(&proof)
+                .with_context(|| format!("reading {}", proof.display()))?;
+            let entry_bytes =
+                std::fs::read(&entry).with_context(|| format!("reading {}", entry.display()))?;
+            let key_text = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("reading {}", public_key.display()))?;
+            let verifier = NoteVerifier::parse(key_text.trim())?;
+            let file = InclusionProofFile::parse(&proof_text)?;
+            match verify_inclusion_file(&file, &entry_bytes, &[verifier]) {
+                Ok(checkpoint) => println!(
+                    "ok: entry is leaf {} of the {} log at size {}",
+                    file.index, checkpoint.origin, checkpoint.size
+                ),
+                Err(err) => {
+                    println!("FAILED: {err}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        AuditCommand::Export { out } => {
+            let text = client.get_text("/api/v1/audit/export").await?;
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+        }
+        AuditCommand::Checkpoint => print(
+            output,
+            &client.post("/api/v1/audit/checkpoints", &json!({})).await?,
+            &[],
+        ),
+        AuditCommand::Events { after, limit } => print(
+            output,
+            &client
+                .get(&format!("/api/v1/audit/events?after={after}&limit={limit}"))
+                .await?,
+            &["seq", "time", "actor", "action", "subject"],
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn users(client: &Client, output: Output, command: UserCommand) -> anyhow::Result<()> {
+    let value = match command {
+        UserCommand::List => {
+            return Ok(print(
+                output,
+                &client.get("/api/v1/users").await?,
+                &["name", "display_name", "email", "created_at"],
+            ));
+        }
+        UserCommand::Show { name } => client.get(&format!("/api/v1/users/{name}")).await?,
+        UserCommand::Whoami => client.get("/api/v1/whoami").await?,
+        UserCommand::Create {
+            name,
+            display_name,
+            email,
+        } => {
+            client
+                .post(
+                    "/api/v1/users",
+                    &json!({"name": name, "display_name": display_name, "email": email}),
+                )
+                .await?
+        }
+        UserCommand::Grant { name, role, scope } => {
+            client
+                .post(
+                    &format!("/api/v1/users/{name}/roles"),
+                    &json!({"role": role, "scope": scope}),
+                )
+                .await?
+        }
+        UserCommand::Revoke { name, role, scope } => {
+            client
+                .delete(&format!(
+                    "/api/v1/users/{name}/roles/{}/{role}",
+                    encode(&scope)
+                ))
+                .await?
+        }
+        UserCommand::Certify {
+            name,
+            certification,
+            issued,
+            expires,
+        } => {
+            client
+                .post(
+                    &format!("/api/v1/users/{name}/certifications"),
+                    &json!({"name": certification, "issued_at": issued, "expires_at": expires}),
+                )
+                .await?
+        }
+    };
+    print(output, &value, &[]);
+    Ok(())
+}
+
+async fn models(client: &Client, output: Output, command: ModelCommand) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::List => print(
+            output,
+            &client.get("/api/v1/models").await?,
+            &[
+                "business_unit",
+                "name",
+                "risk_class",
+                "tier",
+                "category",
+                "owner",
+            ],
+        ),
+        ModelCommand::Show { model } => {
+            let (unit, name) = split_model(&model)?;
+            print(
+                output,
+                &client.get(&format!("/api/v1/models/{unit}/{name}")).await?,
+                &[],
+            );
+        }
+        ModelCommand::Create {
+            model,
+            category,
+            risk_class,
+            tier,
+            description,
+            owner,
+        } => {
+            let (unit, name) = split_model(&model)?;
+            let body = json!({"business_unit": unit, "name": name, "category": category, "risk_class": risk_class, "tier": tier, "description": description, "owner": owner});
+            print(output, &client.post("/api/v1/models", &body).await?, &[]);
+        }
+    }
+    Ok(())
+}
+
+/// Uploads every file of a registration, then registers it.
+pub async fn register_dir(
+    client: &Client,
+    model: &str,
+    dir: &Path,
+    layout: Layout,
+    version: Option<&str>,
+) -> anyhow::Result<Value> {
+    let (unit, name) = split_model(model)?;
+    let registration = register::from_dir(dir, layout, version)?;
+    for warning in &registration.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for (artifact, path) in &registration.files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        client
+            .put_bytes(&format!("/api/v1/blobs/{}", artifact.digest), bytes)
+            .await?;
+    }
+    let manifest = serde_json::to_value(&registration.manifest)?;
+    Ok(client
+        .post(&format!("/api/v1/models/{unit}/{name}/versions"), &manifest)
+        .await?)
+}
+
+async fn versions(client: &Client, output: Output, command: VersionCommand) -> anyhow::Result<()> {
+    match command {
+        VersionCommand::List { model } => {
+            let (unit, name) = split_model(&model)?;
+            let value = client
+                .get(&format!("/api/v1/models/{unit}/{name}/versions"))
+                .await?;
+            print(
+                output,
+                &value,
+                &["version", "digest", "author", "registered_at", "deprecated"],
+            );
+        }
+        VersionCommand::Register {
+            model,
+            dir,
+            layout,
+            version,
+        } => {
+            print(
+                output,
+                &register_dir(client, &model, &dir, layout, version.as_deref()).await?,
+                &[],
+            );
+        }
+        VersionCommand::Show { digest } => print(
+            output,
+            &client.get(&format!("/api/v1/versions/{digest}")).await?,
+            &[],
+        ),
+        VersionCommand::Deprecate { digest, reason } => print(
+            output,
+            &client
+                .post(
+                    &format!("/api/v1/versions/{digest}/deprecate"),
+                    &json!({"reason": reason}),
+                )
+                .await?,
+            &[],
+        ),
+        VersionCommand::Approve { digest, comment } => print(
+            output,
+            &client
+                .post(
+                    &format!("/api/v1/versions/{digest}/approvals"),
+                    &json!({"comment": comment}),
+                )
+                .await?,
+            &[],
+        ),
+    }
+    Ok(())
+}
+
+async fn aliases(client: &Client, output: Output, command: AliasCommand) -> anyhow::Result<()> {
+    let columns = [
+        "environment",
+        "digest",
+        "moved_by",
+        "moved_at",
+        "reason",
+        "audit_seq",
+    ];
+    match command {
+        AliasCommand::List { model, as_of } => {
+            let (unit, name) = split_model(&model)?;
+            let query = as_of
+                .map(|as_of| format!("?as_of={}", encode(&as_of)))
+                .unwrap_or_default();
+            print(
+                output,
+                &client
+                    .get(&format!("/api/v1/models/{unit}/{name}/aliases{query}"))
+                    .await?,
+                &columns,
+            );
+        }
+        AliasCommand::Set {
+            model,
+            environment,
+            digest,
+            reason,
+            approval,
+        } => {
+            let (unit, name) = split_model(&model)?;
+            let body = json!({"digest": digest, "reason": reason, "approval": approval});
+            print(
+                output,
+                &client
+                    .put(
+                        &format!("/api/v1/models/{unit}/{name}/aliases/{environment}"),
+                        &body,
+                    )
+                    .await?,
+                &[],
+            );
+        }
+        AliasCommand::History {
+            model,
+            environment,
+            as_of,
+        } => {
+            let (unit, name) = split_model(&model)?;
+            let query = as_of
+                .as_ref()
+                .map(|as_of| format!("?as_of={}", encode(as_of)))
+                .unwrap_or_default();
+            let value = client
+                .get(&format!(
+                    "/api/v1/models/{unit}/{name}/aliases/{environment}/history{query}"
+                ))
+                .await?;
+            if let (Some(as_of), Output::Table) = (&as_of, output) {
+                match value["at"]["digest"].as_str() {
+                    Some(digest) => println!(
+                        "At {as_of}: {digest} (moved by {} at {})",
+                        value["at"]["moved_by"].as_str().unwrap_or(""),
+                        value["at"]["moved_at"].as_str().unwrap_or("")
+                    ),
+                    None => println!("At {as_of}: no version"),
+                }
+            }
+            print(output, &value, &columns);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! `steward demo`: the lifecycle built so far, on a fresh temporary data directory, through
+//! the real API. Every step prints what it did and what the server answered; any step that
+//! does not get the answer it should makes the demo fail (exit 1).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use steward_server::config::{Config, RawConfig};
+
+use crate::client::{Client, ClientError};
+use crate::commands::register_dir;
+use crate::register::Layout;
+
+fn step(n: u32, title: &str) {
+    println!("\n== {n}. {title}");
+}
+
+fn expect_refused(res: Result<Value, ClientError>, status: u16) -> anyhow::Result<String> {
+    match res {
+        Err(ClientError::Api {
+            status: got,
+            code,
+            message,
+            details,
+        }) if got == status => {
+            println!("   refused as expected: {got} {code}: {message}");
+            Ok(details.to_string())
+        }
+        Err(err) => bail!("expected a {status} refusal, got: {err}"),
+        Ok(value) => bail!("expected a {status} refusal, but it succeeded: {value}"),
+    }
+}
+
+async fn start(
+    data_dir: &Path,
+) -> anyhow::Result<(
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let overrides = RawConfig {
+        listen_addr: Some("127.0.0.1:0".into()),
+        ..RawConfig::default()
+    };
+    let config = Config::load(data_dir, &overrides)?;
+    let app = steward_server::App::open(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(steward_server::serve(app, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    Ok((url, stop_tx, handle))
+}
+
+fn write_model_dir(dir: &Path, complete: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("model.onnx"),
+        b"demo weights: logistic regression coefficients 0.12 -0.7 1.3",
+    )?;
+    std::fs::write(
+        dir.join("preprocessing.json"),
+        br#"{"scaler": "standard", "features": ["income", "debt_ratio", "age"]}"#,
+    )?;
+    let mut yaml = String::from(
+        "version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score retail credit applications for manual review.\n\
+         model_card:\n  description: Logistic regression on bureau and application data.\n  markdown: \"# Credit risk v1\\nA calibrated logistic regression.\"\n",
+    );
+    if complete {
+        yaml.push_str(
+            "  limitations: Not validated for small-business lending.\n  ethical_considerations: Age is a protected attribute; monitored for disparate impact.\n\
+             \x20 authors: [alice]\n  contact: credit-models@example.com\n\
+             out_of_scope_uses: [small-business lending, employment decisions]\n\
+             metrics:\n  - {name: auc, value: 0.87, dataset: holdout-2026q3}\n  - {name: ks, value: 0.41}\n\
+             training_config: {algorithm: logistic_regression, C: 0.5, seed: 7}\n\
+             training_data:\n  - {name: applications-2025, location: s3://retail-data/applications/2025, digest: 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', licence: internal, personal_data: true}\n\
+             bias_assessment:\n  summary: Disparate impact ratio by age band is 0.91 (four-fifths rule met).\n  protected_attributes: [age, sex]\n  metrics: [{name: disparate_impact_age, value: 0.91}]\n  mitigations: Reweighing of the training sample.\n",
+        );
+    }
+    std::fs::write(dir.join("steward.yaml"), yaml)?;
+    Ok(())
+}
+
+pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
+    let work = tempfile::tempdir()?;
+    let data_dir = work.path().join("data");
+    step(
+        1,
+        "Initialise a data directory (SQLite, local blob folder, log key, admin token)",
+    );
+    let initialised = steward_server::init(&data_dir, &RawConfig::default(), "admin").await?;
+    println!(
+        "   data directory {}; admin token in {} (mode 0600)",
+        data_dir.display(),
+        initialised.admin_token_path.display()
+    );
+    let (url, stop, handle) = start(&data_dir).await?;
+    println!("   server listening on {url}");
+    let admin = Client::new(&url, Some(initialised.admin_token.clone()));
+
+    step(2, "Admin creates a business unit, users, roles and tokens");
+    admin
+        .post(
+            "/api/v1/business-units",
+            &json!({"name": "retail", "description": "Retail banking"}),
+        )
+        .await?;
+    let people = [
+        ("alice", "data_scientist", "retail"),
+        ("dave", "mlops_engineer", "retail"),
+        ("carol", "reviewer", "retail"),
+        ("erin", "auditor", "*"),
+    ];
+    let mut tokens = std::collections::BTreeMap::new();
+    for (name, role, scope) in people {
+        admin
+            .post(
+                "/api/v1/users",
+                &json!({"name": name, "display_name": name}),
+            )
+            .await?;
+        admin
+            .post(
+                &format!("/api/v1/users/{name}/roles"),
+                &json!({"role": role, "scope": scope}),
+            )
+            .await?;
+        let token = admin
+            .post(
+                &format!("/api/v1/users/{name}/tokens"),
+                &json!({"name": "demo"}),
+            )
+            .await?;
+        tokens.insert(
+            name,
+            admin.with_token(token["token"].as_str().context("token in response")?),
+        );
+        println!("   {name}: {role} in {scope}");
+    }
+    let mut as_user = |name: &str| tokens.remove(name).context("user client");
+    let (alice, dave, carol, erin) = (
+        as_user("alice")?,
+        as_user("dave")?,
+        as_user("carol")?,
+        as_user("erin")?,
+    );
+
+    step(3, "Alice registers a high-risk model");
+    let model = json!({"business_unit": "retail", "name": "credit-risk", "description": "Retail credit default risk", "category": "tabular_classification", "risk_class": "high", "tier": 1});
+    alice.post("/api/v1/models", &model).await?;
+    println!("   retail/credit-risk: EU AI Act high risk, internal tier 1");
+
+    step(
+        4,
+        "An incomplete registration is refused, listing every missing field",
+    );
+    let incomplete = work.path().join("model-incomplete");
+    write_model_dir(&incomplete, false)?;
+    let details = match register_dir(
+        &alice,
+        "retail/credit-risk",
+        &incomplete,
+        Layout::Plain,
+        None,
+    )
+    .await
+    {
+        Err(err) => match err.downcast::<ClientError>() {
+            Ok(client_err) => expect_refused(Err(client_err), 422)?,
+            Err(other) => return Err(other),
+        },
+        Ok(value) => bail!("incomplete registration succeeded: {value}"),
+    };
+    let missing: Value = serde_json::from_str(&details)?;
+    println!(
+        "   {} fields missing",
+        missing["missing"].as_array().map_or(0, Vec::len)
+    );
+
+    step(
+        5,
+        "The complete registration is accepted; the version is named by its digest",
+    );
+    let complete = work.path().join("model-complete");
+    write_model_dir(&complete, true)?;
+    let registered =
+        register_dir(&alice, "retail/credit-risk", &complete, Layout::Plain, None).await?;
+    let digest = registered["digest"].as_str().context("digest")?.to_owned();
+    println!("   version 1.0.0 = {digest}");
+
+    step(
+        6,
+        "Separation of duties: the author cannot approve; a reviewer can",
+    );
+    expect_refused(
+        alice
+            .post(
+                &format!("/api/v1/versions/{digest}/approvals"),
+                &json!({"comment": "mine"}),
+            )
+            .await,
+        403,
+    )?;
+    carol
+        .post(
+            &format!("/api/v1/versions/{digest}/approvals"),
+            &json!({"comment": "Card and bias assessment reviewed"}),
+        )
+        .await?;
+    println!("   carol (reviewer) signed off");
+
+    step(
+        7,
+        "Moving an alias: refused for a data scientist, allowed for an MLOps engineer",
+    );
+    let staging = format!("/api/v1/models/retail/credit-risk/aliases/staging");
+    let production = format!("/api/v1/models/retail/credit-risk/aliases/production");
+    let target = json!({"digest": digest, "reason": "first release"});
+    expect_refused(alice.put(&staging, &target).await, 403)?;
+    dave.put(&staging, &target).await?;
+    println!("   dave moved staging to {digest}");
+    expect_refused(dave.put(&production, &target).await, 403)?;
+    admin.post("/api/v1/users/dave/certifications", &json!({"name": "responsible-ml-ops", "issued_at": "2026-01-01", "expires_at": "2030-01-01"})).await?;
+    println!("   admin recorded dave's training certification");
+    let moved = dave.put(&production, &target).await?;
+    println!(
+        "   dave moved production (audit entry {})",
+        moved["audit"]["seq"]
+    );
+    let history = dave
+        .get(&format!(
+            "/api/v1/models/retail/credit-risk/aliases/production/history?as_of=2026-01-01"
+        ))
+        .await?;
+    println!(
+        "   production as of 2026-01-01: {}",
+        history["at"]["digest"].as_str().unwrap_or("no version")
+    );
+
+    step(
+        8,
+        "The audit trail: checkpoint, verify, and an inclusion proof checked offline",
+    );
+    let checkpoint = admin.post("/api/v1/audit/checkpoints", &json!({})).await?;
+    println!("   signed checkpoint at size {}", checkpoint["tree_size"]);
+    let report = erin.get("/api/v1/audit/verify").await?;
+    if report["ok"] != json!(true) {
+        bail!("audit verification failed: {report}");
+    }
+    println!(
+        "   erin (auditor) verified {} entries and {} checkpoints",
+        report["entries"], report["checkpoints"]
+    );
+    let seq = moved["audit"]["seq"].as_u64().context("seq")?;
+    let proof = erin.get(&format!("/api/v1/audit/proof/{seq}")).await?;
+    let file = steward_core::audit::checkpoint::InclusionProofFile::parse(
+        proof["tlog_proof"].as_str().unwrap_or_default(),
+    )?;
+    let public_key = steward_core::audit::checkpoint::NoteVerifier::parse(
+        std::fs::read_to_string(data_dir.join("keys/log.pub"))?.trim(),
+    )?;
+    let entry = proof["entry"].as_str().unwrap_or_default();
+    let checked = steward_core::audit::checkpoint::verify_inclusion_file(
+        &file,
+        entry.as_bytes(),
+        &[public_key],
+    )?;
+    println!(
+        "   entry {seq} is included in the log at size {} (checked with only the public key)",
+        checked.size
+    );
+
+    let _ = stop.send(());
+    handle.await??;
+
+    step(
+        9,
+        "Tampering is detected: a database entry, a blob, a checkpoint",
+    );
+    let verify = |dir: &Path| {
+        let dir = dir.to_owned();
+        async move {
+            let config = Config::load(&dir, &RawConfig::default())?;
+            let verifier = steward_server::state::load_verifier(&dir)?;
+            let store = steward_store::Store::open(
+                &config.database_url,
+                steward_store::StoreOptions::default(),
+            )
+            .await?;
+            let res =
+                steward_server::routes::verify_log(&store, &config.log_origin, &verifier).await;
+            store.close().await;
+            anyhow::Ok(
+                res.map(|report| report.entries)
+                    .map_err(|err| err.to_string()),
+            )
+        }
+    };
+    match verify(&data_dir).await? {
+        Ok(entries) => println!("   original: {entries} entries verify"),
+        Err(err) => bail!("the untouched log does not verify: {err}"),
+    }
+    for (what, from, to) in [
+        (
+            "an approval comment in an audit entry",
+            &br#""comment":"Card and bias assessment reviewed""#[..],
+            &br#""comment":"Card and bias assessment REVIEWED""#[..],
+        ),
+        (
+            "a checkpoint's signature",
+            b"\xe2\x80\x94 steward.local/audit ",
+            b"\xe2\x80\x94 steward.local/audiT ",
+        ),
+    ] {
+        let copy = work.path().join("tampered");
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&data_dir, &copy)?;
+        let db = copy.join("steward.db");
+        let mut bytes = std::fs::read(&db)?;
+        let at = bytes
+            .windows(from.len())
+            .position(|window| window == from)
+            .context("text to tamper with")?;
+        bytes[at..at + to.len()].copy_from_slice(to);
+        std::fs::write(&db, bytes)?;
+        match verify(&copy).await? {
+            Err(err) => println!("   tampered {what}: detected: {err}"),
+            Ok(_) => bail!("tampering with {what} was not detected"),
+        }
+    }
+    let copy = work.path().join("tampered");
+    let blobs = steward_store::blob::BlobStore::open(&copy.join("blobs"))?;
+    let artifact = steward_core::domain::Digest::of_bytes(
+        b"demo weights: logistic regression coefficients 0.12 -0.7 1.3",
+    );
+    std::fs::write(
+        blobs.path(&artifact),
+        b"demo weights: logistic regression coefficients 9.99 -0.7 1.3",
+    )?;
+    match blobs.read_verified(&artifact, 1 << 20).await {
+        Err(err) => println!("   tampered model weights: detected: {err}"),
+        Ok(_) => bail!("tampered blob was served"),
+    }
+
+    println!("\nDemo complete: every step got the answer it should.");
+    if keep_serving {
+        let overrides = RawConfig {
+            listen_addr: Some("127.0.0.1:8080".into()),
+            ..RawConfig::default()
+        };
+        let config = Config::load(&data_dir, &overrides)?;
+        let app = steward_server::App::open(config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
+            .await
+            .context("binding 127.0.0.1:8080")?;
+        println!(
+            "Serving on http://127.0.0.1:8080 ; admin token: {}",
+            data_dir.join("admin.token").display()
+        );
+        println!(
+            "Try: STEWARD_TOKEN=$(cat {}) steward models show retail/credit-risk",
+            data_dir.join("admin.token").display()
+        );
+        steward_server::serve(app, listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
