@@ -40,6 +40,8 @@ pub struct RawConfig {
     pub policy_dir: Option<String>,
     /// Documentation template file (YAML), relative to the data directory.
     pub documentation_templates: Option<String>,
+    /// SQLite only: cap on the database file in 4 KiB pages; writes beyond it fail closed.
+    pub sqlite_pages_max: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +59,7 @@ pub struct Config {
     pub checkpoint_interval: Option<Duration>,
     pub policy_dir: PathBuf,
     pub documentation_templates: Option<PathBuf>,
+    pub sqlite_pages_max: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +191,7 @@ impl Config {
                 .then(|| Duration::from_secs(checkpoint_interval_secs)),
             policy_dir: data_dir.join(pick!(policy_dir).unwrap_or_else(|| "policies".to_owned())),
             documentation_templates: pick!(documentation_templates).map(|path| data_dir.join(path)),
+            sqlite_pages_max: pick!(sqlite_pages_max),
         })
     }
 }

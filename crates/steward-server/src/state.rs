@@ -195,6 +195,7 @@ impl App {
         let options = StoreOptions {
             statement_timeout: config.storage_timeout,
             connections_max: 16,
+            sqlite_pages_max: config.sqlite_pages_max,
         };
         let store = Store::open(&config.database_url, options)
             .await

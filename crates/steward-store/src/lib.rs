@@ -37,6 +37,9 @@ pub struct StoreOptions {
     /// Upper bound on waiting for the write lock and on any one statement.
     pub statement_timeout: Duration,
     pub connections_max: u32,
+    /// SQLite only: upper bound on the database file, in pages (`PRAGMA max_page_count`).
+    /// A write that would grow it further fails, and with it the change: fail closed.
+    pub sqlite_pages_max: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -44,6 +47,7 @@ impl Default for StoreOptions {
         StoreOptions {
             statement_timeout: Duration::from_secs(5),
             connections_max: 8,
+            sqlite_pages_max: None,
         }
     }
 }
@@ -110,6 +114,7 @@ impl Store {
         };
         let connect_options: AnyConnectOptions = url.parse().map_err(StoreError::backend)?;
         let timeout_ms = options.statement_timeout.as_millis();
+        let pages_max = options.sqlite_pages_max;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 // One writer at a time anyway; a few readers beside it.
@@ -130,6 +135,12 @@ impl Store {
                                 "PRAGMA busy_timeout = {timeout_ms}"
                             )))
                             .await?;
+                            if let Some(pages_max) = pages_max {
+                                conn.execute(sqlx::AssertSqlSafe(format!(
+                                    "PRAGMA max_page_count = {pages_max}"
+                                )))
+                                .await?;
+                            }
                         }
                         Backend::Postgres => {
                             conn.execute("SET synchronous_commit = on").await?;

@@ -36,11 +36,13 @@ async fn postgres(options: StoreOptions) -> Option<TestStore> {
     let admin = sqlx::AnyPool::connect(&base)
         .await
         .expect("connect to STEWARD_TEST_POSTGRES_URL");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await
         .unwrap();
@@ -85,7 +87,7 @@ async fn verify(store: &Store) -> u64 {
 }
 
 async fn count(store: &Store, table: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
         .fetch_one(store.pool())
         .await
         .unwrap();
@@ -189,6 +191,7 @@ async fn a_held_audit_lock_times_out_instead_of_hanging() {
     let options = StoreOptions {
         statement_timeout: Duration::from_millis(300),
         connections_max: 4,
+        sqlite_pages_max: None,
     };
     for TestStore { store, .. } in backends(options).await {
         let holder = store.begin().await.unwrap();
@@ -232,6 +235,7 @@ async fn concurrent_writers_never_fork_the_chain() {
     for TestStore { store, .. } in backends(StoreOptions {
         statement_timeout: Duration::from_secs(20),
         connections_max: 8,
+        sqlite_pages_max: None,
     })
     .await
     {

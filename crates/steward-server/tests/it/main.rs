@@ -1,0 +1,10 @@
+//! The server's integration tests, one binary: in-process requests through the full router
+//! (`tower::ServiceExt::oneshot`) on a fresh data directory with SQLite.
+//!
+//! - `matrix`: every route × every role against the policy's expectation (OWASP API1/3/5).
+//! - `faults`: the audit store failing, full or hanging → 503 and nothing changed; no start
+//!   without a writable audit store.
+
+mod faults;
+mod matrix;
+mod support;
