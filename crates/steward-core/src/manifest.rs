@@ -150,12 +150,12 @@ impl VersionManifest {
     /// digests and version label, finite metrics, bounded sizes. Lists every problem.
     pub fn check(&self) -> Result<(), ManifestError> {
         let mut problems = Vec::new();
-        if let Some(version) = &self.version {
-            if let Err(err) = semver::Version::parse(version) {
-                problems.push(format!(
-                    "version `{version}` is not a semantic version: {err}"
-                ));
-            }
+        if let Some(version) = &self.version
+            && let Err(err) = semver::Version::parse(version)
+        {
+            problems.push(format!(
+                "version `{version}` is not a semantic version: {err}"
+            ));
         }
         let limits = [
             ("artifacts", self.artifacts.len(), ARTIFACTS_MAX),
@@ -196,10 +196,10 @@ impl VersionManifest {
             }
         }
         for (idx, source) in self.training_data.iter().enumerate() {
-            if let Some(digest) = &source.digest {
-                if let Err(err) = Digest::parse(digest) {
-                    problems.push(format!("training_data[{idx}].digest: {err}"));
-                }
+            if let Some(digest) = &source.digest
+                && let Err(err) = Digest::parse(digest)
+            {
+                problems.push(format!("training_data[{idx}].digest: {err}"));
             }
         }
         let all_metrics = self.metrics.iter().map(|m| ("metrics", m));

@@ -396,10 +396,6 @@ impl Engine {
         }
     }
 
-    #[expect(
-        clippy::type_complexity,
-        reason = "a private tuple of the five parts of a Cedar request"
-    )]
     fn build(
         &self,
         request: &Request,

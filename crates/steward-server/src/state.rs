@@ -122,7 +122,10 @@ pub fn create_keys(data_dir: &Path, log_origin: &str) -> Result<(), StartError> 
     getrandom::fill(&mut seed).map_err(|err| file_error(&keys_dir, err))?;
     let signer = NoteSigner::new(log_origin, SigningKey::from_bytes(&seed))
         .map_err(|err| file_error(&keys_dir, err))?;
-    write_secret_file(&data_dir.join(LOG_KEY_FILE), &format!("{signer}\n"))?;
+    write_secret_file(
+        &data_dir.join(LOG_KEY_FILE),
+        &format!("{}\n", signer.to_private_key_text()),
+    )?;
     let public_path = data_dir.join(LOG_PUBLIC_KEY_FILE);
     std::fs::write(&public_path, format!("{}\n", signer.verifier()))
         .map_err(|err| file_error(&public_path, err))?;

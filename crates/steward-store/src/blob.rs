@@ -119,13 +119,13 @@ impl BlobStore {
         file.sync_all().await.map_err(io(temp_path))?;
         drop(file);
         let digest = Digest::from_sha256(hasher.finalize().into());
-        if let Some(expected) = expected {
-            if *expected != digest {
-                return Err(BlobError::DigestMismatch {
-                    expected: expected.to_string(),
-                    actual: digest.to_string(),
-                });
-            }
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(BlobError::DigestMismatch {
+                expected: expected.to_string(),
+                actual: digest.to_string(),
+            });
         }
         let final_path = self.path(&digest);
         tokio::fs::rename(temp_path, &final_path)

@@ -73,10 +73,10 @@ impl StoreError {
 
     /// Maps unique-constraint violations to `Conflict(what)`, everything else to `Backend`.
     pub(crate) fn from_write(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
-        if let sqlx::Error::Database(db_err) = &err {
-            if db_err.is_unique_violation() {
-                return StoreError::Conflict(what());
-            }
+        if let sqlx::Error::Database(db_err) = &err
+            && db_err.is_unique_violation()
+        {
+            return StoreError::Conflict(what());
         }
         StoreError::backend(err)
     }
@@ -184,13 +184,12 @@ impl Store {
     /// Closes the pool. On SQLite the write-ahead log is folded into the database file
     /// first, so a cleanly stopped server leaves one self-contained file.
     pub async fn close(&self) {
-        if self.backend == Backend::Sqlite {
-            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self.backend == Backend::Sqlite
+            && let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&self.pool)
                 .await
-            {
-                tracing::warn!(error = %err, "Could not fold the write-ahead log into the database.");
-            }
+        {
+            tracing::warn!(error = %err, "Could not fold the write-ahead log into the database.");
         }
         self.pool.close().await;
     }

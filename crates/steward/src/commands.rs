@@ -591,11 +591,14 @@ async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow
 async fn users(client: &Client, output: Output, command: UserCommand) -> anyhow::Result<()> {
     let value = match command {
         UserCommand::List => {
-            return Ok(print(
-                output,
-                &client.get("/api/v1/users").await?,
-                &["name", "display_name", "email", "created_at"],
-            ));
+            return {
+                print(
+                    output,
+                    &client.get("/api/v1/users").await?,
+                    &["name", "display_name", "email", "created_at"],
+                );
+                Ok(())
+            };
         }
         UserCommand::Show { name } => client.get(&format!("/api/v1/users/{name}")).await?,
         UserCommand::Whoami => client.get("/api/v1/whoami").await?,

@@ -216,8 +216,8 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         7,
         "Moving an alias: refused for a data scientist, allowed for an MLOps engineer",
     );
-    let staging = format!("/api/v1/models/retail/credit-risk/aliases/staging");
-    let production = format!("/api/v1/models/retail/credit-risk/aliases/production");
+    let staging = "/api/v1/models/retail/credit-risk/aliases/staging".to_string();
+    let production = "/api/v1/models/retail/credit-risk/aliases/production".to_string();
     let target = json!({"digest": digest, "reason": "first release"});
     expect_refused(alice.put(&staging, &target).await, 403)?;
     dave.put(&staging, &target).await?;
@@ -231,9 +231,7 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         moved["audit"]["seq"]
     );
     let history = dave
-        .get(&format!(
-            "/api/v1/models/retail/credit-risk/aliases/production/history?as_of=2026-01-01"
-        ))
+        .get("/api/v1/models/retail/credit-risk/aliases/production/history?as_of=2026-01-01")
         .await?;
     println!(
         "   production as of 2026-01-01: {}",

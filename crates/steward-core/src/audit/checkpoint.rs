@@ -269,18 +269,17 @@ impl NoteSigner {
 
 /// The secret key text, `PRIVATE+KEY+<name>+<key id>+<base64 seed>`: keep it
 /// out of logs.
-impl fmt::Display for NoteSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl NoteSigner {
+    /// The private key in Go's note format, `PRIVATE+KEY+<name>+<id>+<base64>`.
+    ///
+    /// Deliberately not `Display`: a stray `{}` in a log line must not print a key.
+    pub fn to_private_key_text(&self) -> String {
         let mut material = [0; 33];
         material[0] = ALGORITHM_ED25519;
         material[1..].copy_from_slice(self.key.as_bytes());
         let encoded = BASE64.encode(material);
         wipe(&mut material);
-        write!(
-            f,
-            "{SIGNER_PREFIX}{}+{:08x}+{encoded}",
-            self.name, self.key_id
-        )
+        format!("{SIGNER_PREFIX}{}+{:08x}+{encoded}", self.name, self.key_id)
     }
 }
 

@@ -252,10 +252,10 @@ async fn role_change_decision(
     if app.store.user(user).await?.is_none() {
         return Err(ApiError::NotFound(format!("user `{user}`")));
     }
-    if let Scope::BusinessUnit(unit) = &scope {
-        if app.store.business_unit(unit.as_str()).await?.is_none() {
-            return Err(ApiError::NotFound(format!("business unit `{unit}`")));
-        }
+    if let Scope::BusinessUnit(unit) = &scope
+        && app.store.business_unit(unit.as_str()).await?.is_none()
+    {
+        return Err(ApiError::NotFound(format!("business unit `{unit}`")));
     }
     let role_scope = match &scope {
         Scope::Global => RoleScope::Global,
@@ -369,10 +369,10 @@ pub async fn record_certification(
             body.expires_at
         ));
     }
-    if let (Some(issued), Some(expires)) = (issued, expires) {
-        if expires <= issued {
-            problems.push("expires_at must be after issued_at".to_owned());
-        }
+    if let (Some(issued), Some(expires)) = (issued, expires)
+        && expires <= issued
+    {
+        problems.push("expires_at must be after issued_at".to_owned());
     }
     if body.name.trim().is_empty() {
         problems.push("name must not be empty".to_owned());

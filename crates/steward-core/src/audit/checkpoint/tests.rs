@@ -64,7 +64,7 @@ fn go_keys_parse_and_print_back() {
         assert_eq!(NoteVerifier::parse(vkey).unwrap().to_string(), vkey);
     }
     let signer = NoteSigner::parse(PETER_SKEY).unwrap();
-    assert_eq!(signer.to_string(), PETER_SKEY);
+    assert_eq!(signer.to_private_key_text(), PETER_SKEY);
     assert_eq!(signer.name(), "PeterNeumann");
     assert_eq!(signer.key_id(), 0xc74f_20a3);
     assert_eq!(signer.verifier(), peter());
