@@ -53,17 +53,29 @@ fn init(data_dir: &Path, database_url: Option<&str>) -> String {
         .to_owned()
 }
 
+/// A running server; dropping it kills it and reaps the process.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the server and returns it with its base URL (read from its first line).
-fn start(data_dir: &Path) -> (std::process::Child, String) {
-    let mut child = steward()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("STEWARD_LOG", "error")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
+fn start(data_dir: &Path) -> (Server, String) {
+    let mut server = Server(
+        steward()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("STEWARD_LOG", "error")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut reader = BufReader::new(server.0.stderr.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
@@ -75,7 +87,7 @@ fn start(data_dir: &Path) -> (std::process::Child, String) {
             let url = url.to_owned();
             // Keep draining stderr so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in reader.lines() {});
-            return (child, url);
+            return (server, url);
         }
     }
 }
@@ -89,7 +101,7 @@ async fn run(backend: &str, database_url: Option<&str>) {
     let client = reqwest::Client::new();
     let mut acknowledged = BTreeSet::new();
     for iteration in 0..iterations() {
-        let (mut child, url) = start(&data_dir);
+        let (server, url) = start(&data_dir);
         let kill_after = Duration::from_micros(rng.next() % 40_000);
         let mut tasks = Vec::new();
         for writer in 0..4 {
@@ -113,8 +125,7 @@ async fn run(backend: &str, database_url: Option<&str>) {
             }));
         }
         tokio::time::sleep(kill_after).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        drop(server);
         for task in tasks {
             acknowledged.extend(task.await.unwrap());
         }
