@@ -51,34 +51,60 @@ impl AuditedTx {
     }
 
     /// Appends the event and commits the change and the event together.
-    pub async fn commit(mut self, draft: EventDraft, time: &str) -> Result<Entry, StoreError> {
-        let entry = Entry::new(
-            self.head_seq + 1,
-            time.to_owned(),
-            self.head_hash.clone(),
-            draft,
+    pub async fn commit(self, draft: EventDraft, time: &str) -> Result<Entry, StoreError> {
+        let mut entries = self.commit_all(vec![draft], time).await?;
+        // INVARIANT: one draft in, one entry out.
+        Ok(entries.remove(0))
+    }
+
+    /// Appends several events (in order) and commits them with the change, atomically.
+    ///
+    /// # Panics
+    /// If `drafts` is empty: a commit without an event would break the audit invariant.
+    pub async fn commit_all(
+        mut self,
+        drafts: Vec<EventDraft>,
+        time: &str,
+    ) -> Result<Vec<Entry>, StoreError> {
+        assert!(
+            !drafts.is_empty(),
+            "a commit needs at least one audit event"
         );
-        let canonical = entry.canonical();
-        let hash = entry_hash(&canonical);
         let timeout = self.timeout;
+        let head_seq = self.head_seq;
+        let mut prev_hash = self.head_hash.clone();
+        let mut entries = Vec::with_capacity(drafts.len());
         let work = async {
-            sqlx::query(
-                "INSERT INTO audit_events (seq, time, actor, action, subject, entry, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(entry.seq as i64)
-            .bind(&entry.time)
-            .bind(&entry.actor)
-            .bind(&entry.action)
-            .bind(&entry.subject)
-            .bind(&canonical)
-            .bind(&hash)
-            .execute(&mut *self.tx)
-            .await?;
+            for (draft_idx, draft) in drafts.into_iter().enumerate() {
+                let entry = Entry::new(
+                    head_seq + 1 + draft_idx as u64,
+                    time.to_owned(),
+                    prev_hash.clone(),
+                    draft,
+                );
+                let canonical = entry.canonical();
+                let hash = entry_hash(&canonical);
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, time, actor, action, subject, entry, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(entry.seq as i64)
+                .bind(&entry.time)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.subject)
+                .bind(&canonical)
+                .bind(&hash)
+                .execute(&mut *self.tx)
+                .await?;
+                prev_hash = hash;
+                entries.push(entry);
+            }
+            let last_seq = head_seq + entries.len() as u64;
             let updated =
                 sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
-                    .bind(entry.seq as i64)
-                    .bind(&hash)
-                    .bind(self.head_seq as i64)
+                    .bind(last_seq as i64)
+                    .bind(&prev_hash)
+                    .bind(head_seq as i64)
                     .execute(&mut *self.tx)
                     .await?;
             // INVARIANT: we hold the head lock, so nobody else can have moved it.
@@ -90,7 +116,7 @@ impl AuditedTx {
             self.tx.commit().await
         };
         match tokio::time::timeout(timeout, work).await {
-            Ok(Ok(())) => Ok(entry),
+            Ok(Ok(())) => Ok(entries),
             Ok(Err(err)) => Err(StoreError::backend(err)),
             Err(_) => Err(StoreError::Timeout(timeout)),
         }

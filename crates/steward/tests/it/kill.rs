@@ -6,15 +6,13 @@
 //! when `STEWARD_TEST_POSTGRES_URL` is set.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use steward_server::config::{Config, RawConfig};
 use steward_store::{Store, StoreOptions};
 
-use crate::steward;
+use crate::{start, steward};
 
 fn iterations() -> u32 {
     std::env::var("STEWARD_KILL_ITERATIONS")
@@ -51,45 +49,6 @@ fn init(data_dir: &Path, database_url: Option<&str>) -> String {
         .unwrap()
         .trim()
         .to_owned()
-}
-
-/// A running server; dropping it kills it and reaps the process.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the server and returns it with its base URL (read from its first line).
-fn start(data_dir: &Path) -> (Server, String) {
-    let mut server = Server(
-        steward()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("STEWARD_LOG", "error")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut reader = BufReader::new(server.0.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
-        if let Some(url) = line.trim().strip_prefix("Steward is serving on ") {
-            let url = url.to_owned();
-            // Keep draining stderr so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in reader.lines() {});
-            return (server, url);
-        }
-    }
 }
 
 async fn run(backend: &str, database_url: Option<&str>) {

@@ -1,0 +1,256 @@
+//! The client commands end to end against a real `steward serve`: registration from MLflow
+//! and Hugging Face layouts, search, and an inclusion proof checked by a third party with
+//! only the public key.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{start, steward};
+
+struct Session {
+    url: String,
+    token: String,
+}
+
+impl Session {
+    /// Runs a client command; returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = steward()
+            .args(["--server", &self.url, "--token", &self.token])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run(args);
+        assert_eq!(code, 0, "steward {args:?}: {stderr}{stdout}");
+        stdout
+    }
+
+    #[track_caller]
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    fn as_user(&self, token: &str) -> Session {
+        Session {
+            url: self.url.clone(),
+            token: token.to_owned(),
+        }
+    }
+}
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../steward-core/test_data/import"
+);
+
+fn model_dir(
+    root: &Path,
+    name: &str,
+    card_file: &str,
+    fixture: &str,
+    steward_yaml: &str,
+) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        Path::new(FIXTURES).join(fixture).join(card_file),
+        dir.join(card_file),
+    )
+    .unwrap();
+    std::fs::write(dir.join("model.bin"), format!("weights of {name}")).unwrap();
+    std::fs::write(dir.join("steward.yaml"), steward_yaml).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_from_mlflow_and_hugging_face_then_prove_an_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    assert!(
+        steward()
+            .args(["init", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let (_server, url) = start(&data_dir);
+    let admin = Session {
+        url,
+        token: std::fs::read_to_string(data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned(),
+    };
+    admin.ok(&["units", "create", "retail"]);
+    admin.ok(&["users", "create", "alice"]);
+    admin.ok(&[
+        "users",
+        "grant",
+        "alice",
+        "data_scientist",
+        "--scope",
+        "retail",
+    ]);
+    let token = admin.json(&["tokens", "create", "alice", "--name", "laptop"]);
+    let alice = admin.as_user(token["token"].as_str().unwrap());
+    assert_eq!(
+        alice.json(&["users", "whoami"])["roles"][0]["role"],
+        "data_scientist"
+    );
+
+    // MLflow: flavors, signature and run id come from MLmodel; the rest from steward.yaml.
+    alice.ok(&[
+        "models",
+        "create",
+        "retail/churn",
+        "--category",
+        "tabular_classification",
+        "--risk-class",
+        "minimal",
+        "--tier",
+        "3",
+    ]);
+    let mlflow = model_dir(
+        dir.path(),
+        "churn",
+        "MLmodel",
+        "mlflow-sklearn",
+        "licence: Apache-2.0\nintended_use: Rank churn risk.\nmodel_card: {description: Gradient boosting., markdown: '# Churn'}\n",
+    );
+    let registered = alice.json(&[
+        "versions",
+        "register",
+        "retail/churn",
+        "--dir",
+        mlflow.to_str().unwrap(),
+        "--layout",
+        "mlflow",
+        "--version",
+        "1.0.0",
+    ]);
+    let digest = registered["digest"].as_str().unwrap().to_owned();
+    let version = alice.json(&["versions", "show", &digest]);
+    assert_eq!(version["manifest"]["source"]["kind"], "mlflow");
+    assert_eq!(
+        version["manifest"]["source"]["run_id"],
+        "3c9a7e21d4b84f0e8a6c5b2d1e0f9a87"
+    );
+    let artifacts: Vec<&str> = version["manifest"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(artifacts, ["MLmodel", "model.bin"]);
+    // The same directory again is the same content: same digest, refused as a duplicate.
+    let (code, _, stderr) = alice.run(&[
+        "versions",
+        "register",
+        "retail/churn",
+        "--dir",
+        mlflow.to_str().unwrap(),
+        "--layout",
+        "mlflow",
+        "--version",
+        "1.0.0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("409 conflict"), "{stderr}");
+
+    // Hugging Face: licence, metrics and the card come from README.md.
+    alice.ok(&[
+        "models",
+        "create",
+        "retail/sentiment",
+        "--category",
+        "nlp",
+        "--risk-class",
+        "minimal",
+        "--tier",
+        "3",
+    ]);
+    let hf = model_dir(
+        dir.path(),
+        "sentiment",
+        "README.md",
+        "hf-distilbert-sentiment",
+        "intended_use: Route reviews.\nout_of_scope_uses: [medical advice]\n\
+         model_card: {limitations: English only., ethical_considerations: Reviews may contain personal data.}\n\
+         training_data: [{name: sst2, location: 'https://huggingface.co/datasets/sst2', licence: unknown}]\n",
+    );
+    let registered = alice.json(&[
+        "versions",
+        "register",
+        "retail/sentiment",
+        "--dir",
+        hf.to_str().unwrap(),
+        "--layout",
+        "huggingface",
+        "--version",
+        "0.1.0",
+    ]);
+    let version = alice.json(&["versions", "show", registered["digest"].as_str().unwrap()]);
+    assert_eq!(version["manifest"]["source"]["kind"], "huggingface");
+    assert!(
+        !version["manifest"]["metrics"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(version["manifest"]["licence"].is_string());
+
+    let found = alice.json(&["search", "churn"]);
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+
+    // A third party checks an entry with only the public key.
+    admin.ok(&["audit", "checkpoint"]);
+    let proof_path = dir.path().join("entry.tlog-proof");
+    admin.ok(&["audit", "proof", "5", "--out", proof_path.to_str().unwrap()]);
+    let entry_path = format!("{}.entry", proof_path.display());
+    let public_key = data_dir.join("keys/log.pub");
+    let check = |entry: &str| {
+        steward()
+            .args(["audit", "check-proof"])
+            .arg(&proof_path)
+            .args(["--entry", entry, "--public-key"])
+            .arg(&public_key)
+            .output()
+            .unwrap()
+    };
+    let output = check(&entry_path);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let tampered = dir.path().join("tampered.entry");
+    std::fs::write(
+        &tampered,
+        std::fs::read_to_string(&entry_path)
+            .unwrap()
+            .replace("alice", "mallory"),
+    )
+    .unwrap();
+    let output = check(tampered.to_str().unwrap());
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a tampered entry must not verify"
+    );
+    let (code, stdout, _) = admin.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{stdout}");
+}
