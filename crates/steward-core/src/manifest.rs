@@ -138,6 +138,22 @@ pub struct Source {
     pub datasets: Vec<String>,
 }
 
+impl ModelCard {
+    /// Every text field of the card, one per line, for search.
+    pub fn text(&self) -> String {
+        let fields = [
+            &self.description,
+            &self.limitations,
+            &self.ethical_considerations,
+            &self.contact,
+            &self.markdown,
+        ];
+        let mut lines: Vec<&str> = fields.into_iter().flatten().map(String::as_str).collect();
+        lines.extend(self.authors.iter().map(String::as_str));
+        lines.join("\n")
+    }
+}
+
 /// A manifest that failed the structural checks; every problem is listed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("manifest has {} problem(s): {}", .problems.len(), .problems.join("; "))]

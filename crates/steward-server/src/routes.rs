@@ -110,19 +110,19 @@ pub fn api_routes() -> Router<App> {
 /// A JSON body whose errors are API errors (400 naming the problem, 413 over the limit).
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(
         request: axum::extract::Request,
-        state: &S,
+        state: &App,
     ) -> Result<JsonBody<T>, ApiError> {
         let bytes =
             Bytes::from_request(request, state)
                 .await
                 .map_err(|rejection: BytesRejection| {
                     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::PayloadTooLarge(0)
+                        ApiError::PayloadTooLarge(state.config.request_body_bytes_max as u64)
                     } else {
                         ApiError::BadRequest(format!(
                             "request body could not be read: {}",

@@ -293,14 +293,15 @@ impl AuditedTx {
 
     pub async fn insert_version(&mut self, version: &Version) -> Result<(), StoreError> {
         let query = sqlx::query(
-            "INSERT INTO versions (digest, business_unit, model, version_label, manifest, author, registered_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO versions (digest, business_unit, model, version_label, manifest, card_text, author, registered_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&version.digest)
         .bind(&version.business_unit)
         .bind(&version.model)
         .bind(&version.version_label)
         .bind(&version.manifest)
+        .bind(&version.card_text)
         .bind(&version.author)
         .bind(&version.registered_at);
         self.exec(query, || {

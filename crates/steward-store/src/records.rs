@@ -77,6 +77,8 @@ pub struct Version {
     pub version_label: String,
     /// The manifest as canonical JSON.
     pub manifest: String,
+    /// The model card's text, searched by the inventory.
+    pub card_text: String,
     pub author: String,
     pub registered_at: String,
     pub deprecated_at: Option<String>,
@@ -141,13 +143,15 @@ pub struct SearchFilter {
     pub risk_class: Option<String>,
     pub category: Option<String>,
     pub owner: Option<String>,
+    /// Internal tier, 1 to 3.
+    pub tier: Option<i64>,
     pub text: Option<String>,
     pub limit: u32,
 }
 
 const MODEL_COLUMNS: &str =
     "business_unit, name, owner, description, category, risk_class, tier, created_at, created_by";
-const VERSION_COLUMNS: &str = "digest, business_unit, model, version_label, manifest, author, registered_at, deprecated_at, deprecated_by, deprecation_reason";
+const VERSION_COLUMNS: &str = "digest, business_unit, model, version_label, manifest, card_text, author, registered_at, deprecated_at, deprecated_by, deprecation_reason";
 const ALIAS_COLUMNS: &str = "id, business_unit, model, environment, digest, previous_digest, moved_by, moved_at, reason, approval, audit_seq";
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern (with `ESCAPE '\'`).
@@ -290,12 +294,16 @@ impl Store {
         if let Some(owner) = &filter.owner {
             clauses.push(format!("m.owner = {}", next(owner.clone(), &mut binds)));
         }
+        if let Some(tier) = filter.tier {
+            // An integer, formatted by us: no injection is possible.
+            clauses.push(format!("m.tier = {tier}"));
+        }
         if let Some(text) = &filter.text {
             let param = next(like_pattern(text), &mut binds);
             clauses.push(format!(
                 "(lower(m.name) LIKE {param} ESCAPE '\\' OR lower(m.description) LIKE {param} ESCAPE '\\' OR EXISTS (
                     SELECT 1 FROM versions v WHERE v.business_unit = m.business_unit AND v.model = m.name
-                    AND lower(v.manifest) LIKE {param} ESCAPE '\\'))"
+                    AND lower(v.card_text) LIKE {param} ESCAPE '\\'))"
             ));
         }
         let where_clause = if clauses.is_empty() {

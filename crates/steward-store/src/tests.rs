@@ -297,6 +297,7 @@ async fn given_model(store: &Store) {
             model: "credit".into(),
             version_label: label.into(),
             manifest: r#"{"model_card":{"markdown":"Gradient boosting, 100% tabular"}}"#.into(),
+            card_text: "Gradient boosting, 100% tabular".into(),
             author: "alice".into(),
             registered_at: NOW.into(),
             deprecated_at: None,

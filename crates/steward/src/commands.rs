@@ -232,6 +232,8 @@ pub struct SearchArgs {
     category: Option<String>,
     #[arg(long)]
     owner: Option<String>,
+    #[arg(long)]
+    tier: Option<i64>,
 }
 
 fn split_model(model: &str) -> anyhow::Result<(&str, &str)> {
@@ -388,6 +390,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ("risk_class", args.risk_class),
                 ("category", args.category),
                 ("owner", args.owner),
+                ("tier", args.tier.map(|tier| tier.to_string())),
             ];
             for (key, value) in pairs {
                 if let Some(value) = value {

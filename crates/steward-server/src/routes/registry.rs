@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use steward_core::audit::{Entry, EventDraft};
 use steward_core::docs::ModelFacts as DocFacts;
 use steward_core::domain::{Category, Digest, Name, RiskClass, Tier};
-use steward_core::manifest::VersionManifest;
+use steward_core::manifest::{ModelCard, VersionManifest};
 use steward_policy::{ModelFacts, Resource};
 use steward_store::{AliasMove, SearchFilter};
 
@@ -332,6 +332,11 @@ pub async fn register_version(
         model: name.clone(),
         version_label: manifest.version.clone().unwrap_or_default(),
         manifest: steward_core::canonical::to_string(&manifest_value),
+        card_text: manifest
+            .model_card
+            .as_ref()
+            .map(ModelCard::text)
+            .unwrap_or_default(),
         author: caller.name.clone(),
         registered_at: app.now(),
         deprecated_at: None,
@@ -757,6 +762,7 @@ pub struct SearchQuery {
     risk_class: Option<String>,
     category: Option<String>,
     owner: Option<String>,
+    tier: Option<i64>,
     limit: Option<u32>,
 }
 
@@ -771,6 +777,9 @@ pub async fn search(
     }
     if let Some(category) = &query.category {
         category.parse::<Category>().map_err(bad)?;
+    }
+    if let Some(tier) = query.tier {
+        Tier::new(tier).map_err(bad)?;
     }
     authorize(
         &app,
@@ -805,6 +814,7 @@ pub async fn search(
         risk_class: query.risk_class,
         category: query.category,
         owner: query.owner,
+        tier: query.tier,
         text: query.q.filter(|text| !text.trim().is_empty()),
         limit: query.limit.unwrap_or(100).min(app.config.page_items_max),
     };
@@ -825,6 +835,7 @@ pub async fn list_models(state: State<App>, caller: Caller) -> Result<Json<Value
         risk_class: None,
         category: None,
         owner: None,
+        tier: None,
         limit: None,
     };
     search(state, caller, Query(query)).await

@@ -151,3 +151,93 @@ async fn the_server_refuses_to_start_without_a_writable_audit_store() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_invalid_policy_set_or_template_file_refuses_to_start() {
+    let server = TestServer::start().await;
+    let policies = server.dir.path().join("policies");
+    std::fs::write(
+        policies.join("broken.cedar"),
+        "permit (principal, action, resource) when { resource.nope };",
+    )
+    .unwrap();
+    let config = Config::load(server.dir.path(), &RawConfig::default()).unwrap();
+    let err = steward_server::App::open(config)
+        .await
+        .err()
+        .expect("an invalid policy set must refuse to start");
+    assert!(
+        err.to_string()
+            .starts_with("organisation policies: policy set has"),
+        "{err}"
+    );
+    std::fs::remove_file(policies.join("broken.cedar")).unwrap();
+
+    std::fs::write(
+        server.dir.path().join("templates.yaml"),
+        "templates:\n  - name: x\n    required: [model_card.nope]\n",
+    )
+    .unwrap();
+    let overrides = RawConfig {
+        documentation_templates: Some("templates.yaml".into()),
+        ..RawConfig::default()
+    };
+    let config = Config::load(server.dir.path(), &overrides).unwrap();
+    let err = steward_server::App::open(config)
+        .await
+        .err()
+        .expect("invalid templates must refuse to start");
+    assert!(
+        err.to_string().contains("unknown field `model_card.nope`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn organisation_templates_from_a_file_decide_what_is_required() {
+    let first = TestServer::start().await;
+    std::fs::write(
+        first.dir.path().join("templates.yaml"),
+        "templates:\n  - name: strict\n    required: [version, artifacts, training_config]\n",
+    )
+    .unwrap();
+    let overrides = RawConfig {
+        documentation_templates: Some("templates.yaml".into()),
+        ..RawConfig::default()
+    };
+    let app = steward_server::App::open(Config::load(first.dir.path(), &overrides).unwrap())
+        .await
+        .unwrap();
+    let server = TestServer {
+        app,
+        admin_token: first.admin_token.clone(),
+        dir: first.dir,
+    };
+    server
+        .admin(
+            Method::POST,
+            "/api/v1/business-units",
+            Some(json!({"name": "retail"})),
+        )
+        .await;
+    let model = json!({"business_unit": "retail", "name": "m", "category": "regression", "risk_class": "minimal", "tier": 3});
+    server
+        .admin(Method::POST, "/api/v1/models", Some(model))
+        .await;
+    let reply = server
+        .request(
+            Some(&server.admin_token),
+            Method::POST,
+            "/api/v1/models/retail/m/versions",
+            Some(json!({"version": "1.0.0"})),
+        )
+        .await;
+    assert_eq!(reply.status, 422);
+    let missing: Vec<&str> = reply.body["error"]["details"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(missing, ["artifacts", "training_config"]);
+}

@@ -570,3 +570,143 @@ async fn alias_moves_answer_as_of_with_who_and_why() {
         .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn a_unit_admin_cannot_escalate_beyond_their_unit() {
+    let fixture = fixture().await;
+    let server = &fixture.server;
+    let uma = server.user("uma", Some(("admin", "retail"))).await;
+    let grant = |role: &str, scope: &str| json!({"role": role, "scope": scope});
+    // Inside their unit a unit admin may grant.
+    let reply = server
+        .request(
+            Some(&uma),
+            Method::POST,
+            "/api/v1/users/tess/roles",
+            Some(grant("data_scientist", "retail")),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    // Not globally, not in another unit, and not to themselves.
+    for (user, role, scope) in [
+        ("tess", "admin", "*"),
+        ("tess", "auditor", "*"),
+        ("tess", "reviewer", "wholesale"),
+        ("uma", "reviewer", "retail"),
+    ] {
+        let reply = server
+            .request(
+                Some(&uma),
+                Method::POST,
+                &format!("/api/v1/users/{user}/roles"),
+                Some(grant(role, scope)),
+            )
+            .await;
+        assert_eq!(reply.status, 403, "{user} {role} {scope}: {}", reply.body);
+    }
+    let user = server.admin(Method::GET, "/api/v1/users/tess", None).await;
+    let held: Vec<String> = user["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            format!(
+                "{}@{}",
+                b["role"].as_str().unwrap(),
+                b["scope"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(held, ["data_scientist@retail", "reviewer@retail"]);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_with_413() {
+    let server = TestServer::start_with(steward_server::config::RawConfig {
+        request_body_bytes_max: Some(4096),
+        ..Default::default()
+    })
+    .await;
+    let reply = server
+        .request(
+            Some(&server.admin_token),
+            Method::POST,
+            "/api/v1/business-units",
+            Some(json!({"name": "big", "description": "x".repeat(10_000)})),
+        )
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["message"],
+        "request body is larger than the limit of 4096 bytes"
+    );
+    let reply = server
+        .request(
+            Some(&server.admin_token),
+            Method::POST,
+            "/api/v1/business-units",
+            Some(json!({"nmae": "typo"})),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `nmae`"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn search_filters_by_unit_risk_tier_category_owner_and_text() {
+    let fixture = fixture().await;
+    let ds = fixture.tokens["ds"].clone();
+    let outsider = fixture.tokens["outsider"].clone();
+    let search = |token: String, query: &'static str| {
+        let server = &fixture.server;
+        async move {
+            let reply = server
+                .request(
+                    Some(&token),
+                    Method::GET,
+                    &format!("/api/v1/search?{query}"),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+            reply.body["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(search(ds.clone(), "q=credit").await, 1);
+    assert_eq!(
+        search(
+            ds.clone(),
+            "risk_class=high&tier=1&category=tabular_classification&owner=ds"
+        )
+        .await,
+        1
+    );
+    assert_eq!(search(ds.clone(), "tier=2").await, 0);
+    // Field names of the manifest are not text of the card.
+    assert_eq!(search(ds.clone(), "q=ethical").await, 0);
+    assert_eq!(search(ds.clone(), "q=considerations").await, 0);
+    assert_eq!(
+        search(ds.clone(), "q=SCORECARD").await,
+        1,
+        "the card's description is searched"
+    );
+    assert_eq!(
+        search(ds.clone(), "q=disparate%20impact").await,
+        1,
+        "the card's other fields are searched"
+    );
+    // Object-level: someone from another unit does not see retail's models.
+    assert_eq!(search(outsider, "q=credit").await, 0);
+    let reply = fixture
+        .server
+        .request(Some(&ds), Method::GET, "/api/v1/search?tier=9", None)
+        .await;
+    assert_eq!(reply.status, 400);
+}

@@ -130,6 +130,6 @@ pub fn complete_manifest(version: &str) -> Value {
         "training_config": {"C": 1.0},
         "training_data": [{"name": "apps", "location": "s3://x", "digest": artifact_digest(), "licence": "internal", "personal_data": true}],
         "bias_assessment": {"summary": "ok", "protected_attributes": ["age"], "metrics": [{"name": "di", "value": 0.9}], "mitigations": "none needed"},
-        "model_card": {"description": "d", "markdown": "m", "limitations": "l", "ethical_considerations": "e", "authors": ["alice"], "contact": "c"},
+        "model_card": {"description": "Gradient-boosted scorecard", "markdown": "# Credit", "limitations": "l", "ethical_considerations": "Monitored for disparate impact", "authors": ["alice"], "contact": "c"},
     })
 }

@@ -97,6 +97,8 @@ CREATE TABLE versions (
     model TEXT NOT NULL,
     version_label TEXT NOT NULL,
     manifest TEXT NOT NULL,
+    -- The model card's text (structured fields and Markdown), for inventory search.
+    card_text TEXT NOT NULL,
     author TEXT NOT NULL,
     registered_at TEXT NOT NULL,
     deprecated_at TEXT,
