@@ -322,6 +322,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
         } => serve(&data_dir, overrides(listen, database_url)).await?,
         Command::Demo { serve } => return crate::demo::run(serve).await,
+        Command::Openapi => println!(
+            "{}",
+            serde_json::to_string_pretty(&steward_server::openapi::build())?
+        ),
         Command::Policy(PolicyCommand::Test { dir, policies }) => {
             return policy_test(&dir, policies.as_deref());
         }

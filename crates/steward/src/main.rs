@@ -102,6 +102,8 @@ pub enum Command {
     Aliases(commands::AliasCommand),
     /// Search the inventory.
     Search(commands::SearchArgs),
+    /// Print the API's OpenAPI document (the same one the server serves).
+    Openapi,
 }
 
 fn main() -> ExitCode {
