@@ -147,6 +147,10 @@ async fn verify_million(dir: &std::path::Path) {
 async fn main() {
     let keep = std::env::var_os("STEWARD_BENCH_KEEP").is_some();
     let dir = tempfile::tempdir().unwrap();
+    if std::env::var("STEWARD_BENCH_ONLY").as_deref() == Ok("verify") {
+        verify_million(dir.path()).await;
+        return;
+    }
     let sqlite = Store::open(
         &format!("sqlite://{}", dir.path().join("throughput.db").display()),
         options(),

@@ -18,6 +18,7 @@ use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
+use crate::routes::{audit, directory, registry};
 use crate::state::App;
 
 /// One API route and the action it asks the policy about (`None`: public).
@@ -26,12 +27,45 @@ pub struct Route {
     pub path: &'static str,
     pub action: Option<Action>,
     pub summary: &'static str,
+    /// Adds the request body's schema (and those it refers to) to the list; returns its name.
+    pub body: Option<SchemaFn>,
+    /// The query parameters, for the OpenAPI document.
+    pub query: Option<ParamsFn>,
+}
+
+pub type Schemas = Vec<(
+    String,
+    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+)>;
+pub type SchemaFn = fn(&mut Schemas) -> String;
+pub type ParamsFn = fn() -> Vec<utoipa::openapi::path::Parameter>;
+
+fn schema_of<T: utoipa::ToSchema>(schemas: &mut Schemas) -> String {
+    let name = T::name().into_owned();
+    schemas.push((name.clone(), T::schema()));
+    T::schemas(schemas);
+    name
+}
+
+fn params_of<T: utoipa::IntoParams>() -> Vec<utoipa::openapi::path::Parameter> {
+    T::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query))
 }
 
 macro_rules! routes {
-    ($($method:ident $path:literal => $action:expr, $summary:literal;)+) => {
+    (@body) => { None };
+    (@body $ty:ty) => { Some(schema_of::<$ty> as SchemaFn) };
+    (@query) => { None };
+    (@query $ty:ty) => { Some(params_of::<$ty> as ParamsFn) };
+    ($($method:ident $path:literal $(body($body:ty))? $(query($query:ty))? => $action:expr, $summary:literal;)+) => {
         pub fn routes() -> Vec<Route> {
-            vec![$(Route { method: Method::$method, path: $path, action: $action, summary: $summary }),+]
+            vec![$(Route {
+                method: Method::$method,
+                path: $path,
+                action: $action,
+                summary: $summary,
+                body: routes!(@body $($body)?),
+                query: routes!(@query $($query)?),
+            }),+]
         }
     };
 }
@@ -40,41 +74,41 @@ routes! {
     GET "/api/v1/openapi.json" => None, "This OpenAPI document";
     GET "/api/v1/whoami" => Some(Action::UserRead), "The calling user, roles and certification";
     GET "/api/v1/business-units" => Some(Action::BusinessUnitRead), "List business units";
-    POST "/api/v1/business-units" => Some(Action::BusinessUnitCreate), "Create a business unit";
+    POST "/api/v1/business-units" body(directory::NewUnit) => Some(Action::BusinessUnitCreate), "Create a business unit";
     GET "/api/v1/users" => Some(Action::UserList), "List users";
-    POST "/api/v1/users" => Some(Action::UserCreate), "Create a user";
+    POST "/api/v1/users" body(directory::NewUser) => Some(Action::UserCreate), "Create a user";
     GET "/api/v1/users/{user}" => Some(Action::UserRead), "Show a user with roles and certifications";
-    POST "/api/v1/users/{user}/roles" => Some(Action::RoleGrant), "Grant a role in a scope";
+    POST "/api/v1/users/{user}/roles" body(directory::Grant) => Some(Action::RoleGrant), "Grant a role in a scope";
     DELETE "/api/v1/users/{user}/roles/{scope}/{role}" => Some(Action::RoleRevoke), "Revoke a role";
-    POST "/api/v1/users/{user}/certifications" => Some(Action::CertificationRecord), "Record a training certification";
+    POST "/api/v1/users/{user}/certifications" body(directory::NewCertification) => Some(Action::CertificationRecord), "Record a training certification";
     GET "/api/v1/users/{user}/tokens" => Some(Action::TokenList), "List a user's tokens (never their secrets)";
-    POST "/api/v1/users/{user}/tokens" => Some(Action::TokenCreate), "Create a token; its secret is shown once";
+    POST "/api/v1/users/{user}/tokens" body(directory::NewToken) => Some(Action::TokenCreate), "Create a token; its secret is shown once";
     DELETE "/api/v1/users/{user}/tokens/{token}" => Some(Action::TokenRevoke), "Revoke a token";
     GET "/api/v1/environments" => Some(Action::EnvironmentRead), "List environments";
-    POST "/api/v1/environments" => Some(Action::EnvironmentCreate), "Create an environment";
+    POST "/api/v1/environments" body(directory::NewEnvironment) => Some(Action::EnvironmentCreate), "Create an environment";
     GET "/api/v1/models" => Some(Action::InventorySearch), "List models the caller may see";
-    POST "/api/v1/models" => Some(Action::ModelCreate), "Create a model";
+    POST "/api/v1/models" body(registry::NewModel) => Some(Action::ModelCreate), "Create a model";
     GET "/api/v1/models/{unit}/{model}" => Some(Action::ModelRead), "Show a model";
     GET "/api/v1/models/{unit}/{model}/versions" => Some(Action::ModelRead), "List a model's versions";
-    POST "/api/v1/models/{unit}/{model}/versions" => Some(Action::VersionRegister), "Register a version (documentation is checked)";
-    GET "/api/v1/models/{unit}/{model}/aliases" => Some(Action::AliasRead), "Current aliases, or as of a time";
-    PUT "/api/v1/models/{unit}/{model}/aliases/{environment}" => Some(Action::AliasSet), "Move an environment's alias to a version";
-    GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" => Some(Action::AliasRead), "Every move of an alias";
-    GET "/api/v1/models/{unit}/{model}/audit" => Some(Action::ModelRead), "Audit entries about a model";
+    POST "/api/v1/models/{unit}/{model}/versions" body(steward_core::manifest::VersionManifest) => Some(Action::VersionRegister), "Register a version (documentation is checked)";
+    GET "/api/v1/models/{unit}/{model}/aliases" query(registry::AsOf) => Some(Action::AliasRead), "Current aliases, or as of a time";
+    PUT "/api/v1/models/{unit}/{model}/aliases/{environment}" body(registry::AliasTarget) => Some(Action::AliasSet), "Move an environment's alias to a version";
+    GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" query(registry::AsOf) => Some(Action::AliasRead), "Every move of an alias";
+    GET "/api/v1/models/{unit}/{model}/audit" query(registry::Limit) => Some(Action::ModelRead), "Audit entries about a model";
     GET "/api/v1/versions/{digest}" => Some(Action::VersionRead), "Show a version by digest (deprecated ones too)";
-    POST "/api/v1/versions/{digest}/deprecate" => Some(Action::VersionDeprecate), "Deprecate a version";
+    POST "/api/v1/versions/{digest}/deprecate" body(registry::Deprecation) => Some(Action::VersionDeprecate), "Deprecate a version";
     GET "/api/v1/versions/{digest}/approvals" => Some(Action::VersionRead), "List sign-offs of a version";
-    POST "/api/v1/versions/{digest}/approvals" => Some(Action::VersionApprove), "Sign off a version";
+    POST "/api/v1/versions/{digest}/approvals" body(registry::NewApproval) => Some(Action::VersionApprove), "Sign off a version";
     PUT "/api/v1/blobs/{digest}" => Some(Action::BlobUpload), "Upload a blob (streamed, verified against its digest)";
     GET "/api/v1/blobs/{digest}" => Some(Action::BlobRead), "Download a blob (re-verified before it is sent)";
-    GET "/api/v1/search" => Some(Action::InventorySearch), "Search the inventory";
-    GET "/api/v1/audit/events" => Some(Action::AuditRead), "Audit entries after a sequence number";
+    GET "/api/v1/search" query(registry::SearchQuery) => Some(Action::InventorySearch), "Search the inventory";
+    GET "/api/v1/audit/events" query(audit::Page) => Some(Action::AuditRead), "Audit entries after a sequence number";
     GET "/api/v1/audit/verify" => Some(Action::AuditVerify), "Verify the chain and every checkpoint";
     GET "/api/v1/audit/checkpoints" => Some(Action::AuditRead), "Signed checkpoints";
     POST "/api/v1/audit/checkpoints" => Some(Action::AuditCheckpoint), "Make a signed checkpoint now";
-    GET "/api/v1/audit/proof/{seq}" => Some(Action::AuditRead), "Inclusion proof of an entry against a checkpoint";
+    GET "/api/v1/audit/proof/{seq}" query(audit::ProofQuery) => Some(Action::AuditRead), "Inclusion proof of an entry against a checkpoint";
     GET "/api/v1/audit/export" => Some(Action::AuditExport), "All entries as JSON lines";
-    POST "/api/v1/audit/hash" => Some(Action::AuditHash), "HMAC a value as the audit trail stores secrets";
+    POST "/api/v1/audit/hash" body(audit::HashRequest) => Some(Action::AuditHash), "HMAC a value as the audit trail stores secrets";
 }
 
 /// The authenticated caller of a governed route.

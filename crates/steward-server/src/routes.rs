@@ -2,9 +2,9 @@
 //! changes state through one `AuditedTx` whose commit carries the audit event, and encodes.
 //! Rules live in `steward_core` and the policy; handlers only wire them.
 
-mod audit;
-mod directory;
-mod registry;
+pub(crate) mod audit;
+pub(crate) mod directory;
+pub(crate) mod registry;
 
 use axum::body::Bytes;
 use axum::extract::FromRequest;
@@ -133,6 +133,44 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|err| ApiError::BadRequest(format!("request body is invalid: {err}")))
+    }
+}
+
+/// A path extractor whose rejections are API errors (JSON, 400), not axum's plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<ApiPath<T>, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!("path is invalid: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// A query extractor whose rejections are API errors (JSON, 400), naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<ApiQuery<T>, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!("query is invalid: {}", rejection.body_text()))
+            })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Business units, users, roles, certifications, tokens and environments.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -9,7 +9,7 @@ use steward_core::audit::EventDraft;
 use steward_core::domain::{Name, Role, Scope};
 use steward_policy::Resource;
 
-use super::{JsonBody, commit, created, ok, receipt};
+use super::{ApiPath, JsonBody, commit, created, ok, receipt};
 use crate::auth;
 use crate::authz::{Caller, Facts, RoleScope, authorize};
 use crate::error::ApiError;
@@ -100,12 +100,13 @@ pub async fn list_units(State(app): State<App>, caller: Caller) -> Result<Json<V
     Ok(ok(json!({ "items": units })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUnit {
-    name: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub name: String,
     #[serde(default)]
-    description: String,
+    pub description: String,
 }
 
 pub async fn create_unit(
@@ -160,14 +161,15 @@ pub async fn list_users(State(app): State<App>, caller: Caller) -> Result<Json<V
     Ok(ok(json!({ "items": users })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    name: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub name: String,
     #[serde(default)]
-    display_name: String,
+    pub display_name: String,
     #[serde(default)]
-    email: String,
+    pub email: String,
 }
 
 pub async fn create_user(
@@ -208,7 +210,7 @@ pub async fn create_user(
 pub async fn show_user(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let facts = Facts {
         target_is_self: Some(user == caller.name),
@@ -225,13 +227,17 @@ pub async fn show_user(
     Ok(ok(user_json(&app, &user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
-    role: String,
+    #[schema(
+        pattern = "^(data_scientist|mlops_engineer|compliance_officer|reviewer|data_protection_officer|auditor|admin)$"
+    )]
+    pub role: String,
     /// `*` (default) for global, or a business unit.
     #[serde(default = "global_scope")]
-    scope: String,
+    #[schema(pattern = "^(\\*|[a-z0-9][a-z0-9._-]{0,62})$")]
+    pub scope: String,
 }
 
 fn global_scope() -> String {
@@ -283,7 +289,7 @@ async fn role_change_decision(
 pub async fn grant_role(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
     JsonBody(body): JsonBody<Grant>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (role, scope, decision) =
@@ -316,7 +322,7 @@ pub async fn grant_role(
 pub async fn revoke_role(
     State(app): State<App>,
     caller: Caller,
-    Path((user, scope, role)): Path<(String, String, String)>,
+    ApiPath((user, scope, role)): ApiPath<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (role, scope, decision) = role_change_decision(&app, &caller, &user, &role, &scope).await?;
     let mut tx = app.store.begin().await?;
@@ -340,18 +346,18 @@ pub async fn revoke_role(
     Ok(ok(json!({"revoked": true, "audit": receipt(&entry)})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCertification {
-    name: String,
-    issued_at: String,
-    expires_at: String,
+    pub name: String,
+    pub issued_at: String,
+    pub expires_at: String,
 }
 
 pub async fn record_certification(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
     JsonBody(body): JsonBody<NewCertification>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut problems = Vec::new();
@@ -416,7 +422,7 @@ pub async fn record_certification(
 pub async fn list_tokens(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let facts = Facts {
         target_is_self: Some(user == caller.name),
@@ -440,17 +446,17 @@ pub async fn list_tokens(
     Ok(ok(json!({ "items": tokens })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     #[serde(default)]
-    name: String,
+    pub name: String,
 }
 
 pub async fn create_token(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
     JsonBody(body): JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if app.store.user(&user).await?.is_none() {
@@ -500,7 +506,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(app): State<App>,
     caller: Caller,
-    Path((user, token_id)): Path<(String, String)>,
+    ApiPath((user, token_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let token = app
         .store
@@ -566,14 +572,15 @@ pub async fn list_environments(
     Ok(ok(json!({ "items": environments })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEnvironment {
-    name: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub name: String,
     #[serde(default)]
-    production: bool,
+    pub production: bool,
     #[serde(default)]
-    position: Option<i64>,
+    pub position: Option<i64>,
 }
 
 pub async fn create_environment(

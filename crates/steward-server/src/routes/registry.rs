@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use steward_core::manifest::{ModelCard, VersionManifest};
 use steward_policy::{ModelFacts, Resource};
 use steward_store::{AliasMove, SearchFilter};
 
-use super::{JsonBody, commit, created, ok, receipt};
+use super::{ApiPath, ApiQuery, JsonBody, commit, created, ok, receipt};
 use crate::authz::{Caller, Facts, RoleScope, authorize};
 use crate::error::ApiError;
 use crate::state::App;
@@ -109,18 +109,25 @@ fn version_resource(version: &steward_store::Version, model: &steward_store::Mod
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
-    business_unit: String,
-    name: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub business_unit: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub name: String,
     #[serde(default)]
-    owner: Option<String>,
+    pub owner: Option<String>,
     #[serde(default)]
-    description: String,
-    category: String,
-    risk_class: String,
-    tier: i64,
+    pub description: String,
+    #[schema(
+        pattern = "^(tabular_classification|regression|forecasting|nlp|vision|generative|recommendation|anomaly_detection|other)$"
+    )]
+    pub category: String,
+    #[schema(pattern = "^(prohibited|high|limited|minimal)$")]
+    pub risk_class: String,
+    #[schema(minimum = 1, maximum = 3)]
+    pub tier: i64,
 }
 
 pub async fn create_model(
@@ -203,7 +210,7 @@ pub async fn create_model(
 pub async fn show_model(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name)): Path<(String, String)>,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let model = load_model(&app, &unit, &name).await?;
     authorize(
@@ -236,7 +243,7 @@ pub async fn show_model(
 pub async fn list_versions(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name)): Path<(String, String)>,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let model = load_model(&app, &unit, &name).await?;
     authorize(
@@ -260,7 +267,7 @@ pub async fn list_versions(
 pub async fn register_version(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name)): Path<(String, String)>,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
     JsonBody(manifest): JsonBody<VersionManifest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let model = load_model(&app, &unit, &name).await?;
@@ -360,7 +367,7 @@ pub async fn register_version(
 pub async fn show_version(
     State(app): State<App>,
     caller: Caller,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (version, model) = load_version(&app, &digest).await?;
     authorize(
@@ -374,16 +381,16 @@ pub async fn show_version(
     Ok(ok(version_json(&version)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deprecation {
-    reason: String,
+    pub reason: String,
 }
 
 pub async fn deprecate_version(
     State(app): State<App>,
     caller: Caller,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
     JsonBody(body): JsonBody<Deprecation>,
 ) -> Result<Json<Value>, ApiError> {
     if body.reason.trim().is_empty() {
@@ -427,7 +434,7 @@ pub async fn deprecate_version(
 pub async fn list_approvals(
     State(app): State<App>,
     caller: Caller,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (version, model) = load_version(&app, &digest).await?;
     authorize(
@@ -448,17 +455,17 @@ pub async fn list_approvals(
     Ok(ok(json!({ "items": approvals })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApproval {
     #[serde(default)]
-    comment: String,
+    pub comment: String,
 }
 
 pub async fn approve_version(
     State(app): State<App>,
     caller: Caller,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
     JsonBody(body): JsonBody<NewApproval>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (version, model) = load_version(&app, &digest).await?;
@@ -489,10 +496,11 @@ pub async fn approve_version(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AsOf {
-    as_of: Option<String>,
+    pub as_of: Option<String>,
 }
 
 fn parse_as_of(as_of: &Option<String>) -> Result<Option<String>, ApiError> {
@@ -507,8 +515,8 @@ fn parse_as_of(as_of: &Option<String>) -> Result<Option<String>, ApiError> {
 pub async fn list_aliases(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name)): Path<(String, String)>,
-    Query(query): Query<AsOf>,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<AsOf>,
 ) -> Result<Json<Value>, ApiError> {
     let as_of = parse_as_of(&query.as_of)?;
     let model = load_model(&app, &unit, &name).await?;
@@ -533,8 +541,8 @@ pub async fn list_aliases(
 pub async fn alias_history(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name, environment)): Path<(String, String, String)>,
-    Query(query): Query<AsOf>,
+    ApiPath((unit, name, environment)): ApiPath<(String, String, String)>,
+    ApiQuery(query): ApiQuery<AsOf>,
 ) -> Result<Json<Value>, ApiError> {
     let as_of = parse_as_of(&query.as_of)?;
     let model = load_model(&app, &unit, &name).await?;
@@ -569,20 +577,21 @@ pub async fn alias_history(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasTarget {
-    digest: String,
-    reason: String,
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
+    pub digest: String,
+    pub reason: String,
     /// Reference to the approval that allows the move (e.g. a change record), if any.
     #[serde(default)]
-    approval: Option<String>,
+    pub approval: Option<String>,
 }
 
 pub async fn set_alias(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name, environment)): Path<(String, String, String)>,
+    ApiPath((unit, name, environment)): ApiPath<(String, String, String)>,
     JsonBody(body): JsonBody<AliasTarget>,
 ) -> Result<Json<Value>, ApiError> {
     if body.reason.trim().is_empty() {
@@ -648,17 +657,18 @@ pub async fn set_alias(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
-    limit: Option<u32>,
+    pub limit: Option<u32>,
 }
 
 pub async fn model_audit(
     State(app): State<App>,
     caller: Caller,
-    Path((unit, name)): Path<(String, String)>,
-    Query(query): Query<Limit>,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<Limit>,
 ) -> Result<Json<Value>, ApiError> {
     let model = load_model(&app, &unit, &name).await?;
     authorize(
@@ -681,7 +691,7 @@ pub async fn model_audit(
 pub async fn upload_blob(
     State(app): State<App>,
     caller: Caller,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let expected = Digest::parse(&digest).map_err(bad)?;
@@ -727,7 +737,7 @@ pub async fn upload_blob(
 pub async fn download_blob(
     State(app): State<App>,
     caller: Caller,
-    Path(digest): Path<String>,
+    ApiPath(digest): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let digest = Digest::parse(&digest).map_err(bad)?;
     authorize(
@@ -754,23 +764,30 @@ pub async fn download_blob(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    q: Option<String>,
-    business_unit: Option<String>,
-    risk_class: Option<String>,
-    category: Option<String>,
-    owner: Option<String>,
-    tier: Option<i64>,
-    limit: Option<u32>,
+    /// Free text, matched against name, description and model card.
+    pub q: Option<String>,
+    pub business_unit: Option<String>,
+    #[param(pattern = "^(prohibited|high|limited|minimal)$")]
+    pub risk_class: Option<String>,
+    #[param(
+        pattern = "^(tabular_classification|regression|forecasting|nlp|vision|generative|recommendation|anomaly_detection|other)$"
+    )]
+    pub category: Option<String>,
+    pub owner: Option<String>,
+    #[param(minimum = 1, maximum = 3)]
+    pub tier: Option<i64>,
+    pub limit: Option<u32>,
 }
 
 /// Only business units where the caller holds a role (or all, with a global role).
 pub async fn search(
     State(app): State<App>,
     caller: Caller,
-    Query(query): Query<SearchQuery>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(risk_class) = &query.risk_class {
         risk_class.parse::<RiskClass>().map_err(bad)?;
@@ -838,5 +855,5 @@ pub async fn list_models(state: State<App>, caller: Caller) -> Result<Json<Value
         tier: None,
         limit: None,
     };
-    search(state, caller, Query(query)).await
+    search(state, caller, ApiQuery(query)).await
 }
