@@ -88,6 +88,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     options: StoreOptions,
+    /// The database file, for SQLite; bulk reads of the audit log go straight to it.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -160,10 +162,19 @@ impl Store {
             .connect_with(connect_options)
             .await
             .map_err(StoreError::backend)?;
+        let sqlite_path = match backend {
+            Backend::Sqlite => url
+                .strip_prefix("sqlite://")
+                .map(|rest| rest.split('?').next().unwrap_or_default())
+                .filter(|path| !path.is_empty() && !path.contains(":memory:"))
+                .map(std::path::PathBuf::from),
+            Backend::Postgres => None,
+        };
         let store = Store {
             pool,
             backend,
             options,
+            sqlite_path,
         };
         store.migrate().await?;
         Ok(store)
@@ -244,6 +255,40 @@ impl Store {
                 },
             )
             .collect())
+    }
+
+    /// Sends every audit entry with `seq > after`, in order, in pages of `page_entries`, to
+    /// `pages`, from one consistent snapshot. Stops early (without error) when the receiver
+    /// is dropped.
+    ///
+    /// On SQLite this reads the file directly with rusqlite: for a million entries sqlx's
+    /// per-row machinery (a worker-thread message and two conversions per row) cost about
+    /// 4 µs a row, against about 0.5 µs here (see BENCHMARKS.md).
+    pub async fn stream_audit_entries(
+        &self,
+        after: u64,
+        page_entries: usize,
+        pages: tokio::sync::mpsc::Sender<Vec<StoredEntry>>,
+    ) -> Result<(), StoreError> {
+        assert!(page_entries > 0, "pages hold at least one entry");
+        if let Some(path) = self.sqlite_path.clone() {
+            let timeout = self.timeout();
+            let read = tokio::task::spawn_blocking(move || {
+                stream_sqlite(&path, after, page_entries, timeout, &pages)
+            });
+            return read.await.map_err(StoreError::backend)?;
+        }
+        let mut after = after;
+        loop {
+            let page = self.audit_entries(after, page_entries as u32).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            if pages.send(page).await.is_err() {
+                return Ok(());
+            }
+        }
     }
 
     /// Entries about one subject (e.g. `model:retail/credit`), newest first.
@@ -349,6 +394,55 @@ impl Store {
             Err(_) => Err(StoreError::Timeout(self.timeout())),
         }
     }
+}
+
+fn stream_sqlite(
+    path: &std::path::Path,
+    after: u64,
+    page_entries: usize,
+    timeout: Duration,
+    pages: &tokio::sync::mpsc::Sender<Vec<StoredEntry>>,
+) -> Result<(), StoreError> {
+    use rusqlite::{Connection, OpenFlags};
+    // Read-write open (a read-only one cannot create the WAL index when it is missing), but
+    // `query_only` makes this connection unable to change anything.
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::backend)?;
+    conn.busy_timeout(timeout).map_err(StoreError::backend)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(StoreError::backend)?;
+    let mut statement = conn
+        .prepare("SELECT seq, time, actor, action, subject, entry, entry_hash FROM audit_events WHERE seq > ?1 ORDER BY seq")
+        .map_err(StoreError::backend)?;
+    let mut rows = statement
+        .query([after as i64])
+        .map_err(StoreError::backend)?;
+    let mut page = Vec::with_capacity(page_entries);
+    while let Some(row) = rows.next().map_err(StoreError::backend)? {
+        let text = |idx: usize| row.get::<_, String>(idx).map_err(StoreError::backend);
+        page.push(StoredEntry {
+            seq: row.get::<_, i64>(0).map_err(StoreError::backend)? as u64,
+            time: text(1)?,
+            actor: text(2)?,
+            action: text(3)?,
+            subject: text(4)?,
+            entry: text(5)?,
+            entry_hash: text(6)?,
+        });
+        if page.len() == page_entries {
+            let full = std::mem::replace(&mut page, Vec::with_capacity(page_entries));
+            if pages.blocking_send(full).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !page.is_empty() {
+        let _ = pages.blocking_send(page);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

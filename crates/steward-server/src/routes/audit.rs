@@ -68,22 +68,9 @@ pub async fn verify_log(
         }
         Ok::<_, VerifyError>(verifier)
     });
-    let mut after = 0;
-    let read_result = loop {
-        let page = match store.audit_entries(after, VERIFY_PAGE_ENTRIES).await {
-            Ok(page) => page,
-            Err(err) => break Err(err),
-        };
-        let Some(last) = page.last() else {
-            break Ok(());
-        };
-        after = last.seq;
-        if pages_tx.send(page).await.is_err() {
-            // The checker stopped at a bad entry; its error is the answer.
-            break Ok(());
-        }
-    };
-    drop(pages_tx);
+    let read_result = store
+        .stream_audit_entries(0, VERIFY_PAGE_ENTRIES as usize, pages_tx)
+        .await;
     let checked = checker
         .await
         .map_err(|err| VerifyLogError::Store(StoreError::Backend(Box::new(err))))?;
