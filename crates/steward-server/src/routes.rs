@@ -174,6 +174,20 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// Items per page: 100 unless asked; more than `page_items_max` is refused, not clamped, so
+/// a client never mistakes a short page for the end.
+pub fn page_limit(app: &App, asked: Option<u32>) -> Result<u32, ApiError> {
+    match asked {
+        None => Ok(100.min(app.config.page_items_max)),
+        Some(0) => Err(ApiError::BadRequest("limit must be at least 1".into())),
+        Some(limit) if limit <= app.config.page_items_max => Ok(limit),
+        Some(limit) => Err(ApiError::BadRequest(format!(
+            "limit {limit} is more than page_items_max ({})",
+            app.config.page_items_max
+        ))),
+    }
+}
+
 /// Commits `tx` with its event; secrets in the payload are HMAC'd first.
 pub async fn commit(app: &App, tx: AuditedTx, mut draft: EventDraft) -> Result<Entry, ApiError> {
     redact_secrets(&app.audit_key, &mut draft.payload);

@@ -23,12 +23,10 @@ impl AuditedTx {
         let work = async {
             let mut tx = pool.begin().await?;
             // A write first: SQLite takes its write lock now (not on a later upgrade, which
-            // could fail with a stale snapshot), PostgreSQL locks the row until commit.
-            sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
+            // could fail with a stale snapshot), PostgreSQL locks the row until commit. The
+            // same statement returns the head, saving a round trip per change.
             let (seq, hash): (i64, String) =
-                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
                     .fetch_one(&mut *tx)
                     .await?;
             Ok::<_, sqlx::Error>((tx, seq, hash))

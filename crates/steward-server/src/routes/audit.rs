@@ -131,7 +131,11 @@ pub async fn make_checkpoint(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
-    pub after: Option<u64>,
+    /// Entries with a greater sequence number are returned.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// At most `page_items_max` (default 10,000).
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
@@ -148,11 +152,10 @@ pub async fn events(
         Facts::default(),
     )
     .await?;
-    let limit = page.limit.unwrap_or(100).min(app.config.page_items_max);
-    let entries = app
-        .store
-        .audit_entries(page.after.unwrap_or(0), limit)
-        .await?;
+    let after = u64::try_from(page.after.unwrap_or(0))
+        .map_err(|_| ApiError::BadRequest("after must not be negative".into()))?;
+    let limit = crate::routes::page_limit(&app, page.limit)?;
+    let entries = app.store.audit_entries(after, limit).await?;
     Ok(ok(
         json!({ "items": entries.iter().map(entry_json).collect::<Vec<_>>() }),
     ))

@@ -349,8 +349,16 @@ pub async fn revoke_role(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCertification {
+    #[schema(min_length = 1)]
     pub name: String,
+    /// An RFC 3339 time or a date.
+    #[schema(
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
     pub issued_at: String,
+    #[schema(
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
     pub expires_at: String,
 }
 
@@ -436,6 +444,9 @@ pub async fn list_tokens(
         facts,
     )
     .await?;
+    if app.store.user(&user).await?.is_none() {
+        return Err(ApiError::NotFound(format!("user `{user}`")));
+    }
     let tokens: Vec<Value> = app
         .store
         .tokens(&user)

@@ -384,6 +384,7 @@ pub async fn show_version(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deprecation {
+    #[schema(min_length = 1)]
     pub reason: String,
 }
 
@@ -500,6 +501,10 @@ pub async fn approve_version(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AsOf {
+    /// An RFC 3339 time or a date (midnight UTC).
+    #[param(
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+    )]
     pub as_of: Option<String>,
 }
 
@@ -582,6 +587,7 @@ pub async fn alias_history(
 pub struct AliasTarget {
     #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     pub digest: String,
+    #[schema(min_length = 1)]
     pub reason: String,
     /// Reference to the approval that allows the move (e.g. a change record), if any.
     #[serde(default)]
@@ -661,6 +667,8 @@ pub async fn set_alias(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
+    /// At most `page_items_max` (default 10,000).
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
@@ -679,7 +687,7 @@ pub async fn model_audit(
         Facts::default(),
     )
     .await?;
-    let limit = query.limit.unwrap_or(100).min(app.config.page_items_max);
+    let limit = crate::routes::page_limit(&app, query.limit)?;
     let entries = app
         .store
         .audit_entries_for(&format!("model:{unit}/{name}"), limit)
@@ -780,6 +788,8 @@ pub struct SearchQuery {
     pub owner: Option<String>,
     #[param(minimum = 1, maximum = 3)]
     pub tier: Option<i64>,
+    /// At most `page_items_max` (default 10,000).
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
@@ -833,7 +843,7 @@ pub async fn search(
         owner: query.owner,
         tier: query.tier,
         text: query.q.filter(|text| !text.trim().is_empty()),
-        limit: query.limit.unwrap_or(100).min(app.config.page_items_max),
+        limit: crate::routes::page_limit(&app, query.limit)?,
     };
     let models: Vec<Value> = app
         .store
