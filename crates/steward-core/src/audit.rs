@@ -137,14 +137,25 @@ pub fn hmac_value(audit_key: &[u8], value: &Value) -> String {
     format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// A key names a secret when it is one of `SECRET_KEYS` or ends with `_<one of them>`
+/// (`client_secret`, `db_password`). Identifiers of secrets (`token_id`) are not secrets.
+pub fn is_secret_key(key: &str) -> bool {
+    let lowered = key.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|secret| {
+        lowered == *secret
+            || lowered
+                .strip_suffix(secret)
+                .is_some_and(|head| head.ends_with('_') || head.ends_with('-'))
+    })
+}
+
 /// Replaces every value under a key from `SECRET_KEYS` (at any depth, any JSON type) by
 /// its HMAC. Unlike Vault, numbers and booleans are hashed too.
 pub fn redact_secrets(audit_key: &[u8], payload: &mut Value) {
     match payload {
         Value::Object(map) => {
             for (key, value) in map.iter_mut() {
-                let lowered = key.to_ascii_lowercase();
-                if SECRET_KEYS.iter().any(|secret| lowered.contains(secret)) && !value.is_null() {
+                if is_secret_key(key) && !value.is_null() {
                     *value = Value::String(hmac_value(audit_key, value));
                 } else {
                     redact_secrets(audit_key, value);
