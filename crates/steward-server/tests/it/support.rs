@@ -24,9 +24,15 @@ impl TestServer {
         TestServer::start_with(RawConfig::default()).await
     }
 
+    /// With `STEWARD_TEST_BACKEND=postgres` (and `STEWARD_TEST_POSTGRES_URL`), on a fresh
+    /// PostgreSQL database instead of SQLite.
     pub async fn start_with(overrides: RawConfig) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let initialised = steward_server::init(dir.path(), &RawConfig::default(), "admin")
+        let init_config = RawConfig {
+            database_url: postgres_database().await,
+            ..RawConfig::default()
+        };
+        let initialised = steward_server::init(dir.path(), &init_config, "admin")
             .await
             .unwrap();
         let config = Config::load(dir.path(), &overrides).unwrap();
@@ -110,6 +116,30 @@ impl TestServer {
     pub async fn audit_size(&self) -> u64 {
         self.app.store.audit_head().await.unwrap().0
     }
+}
+
+static DATABASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+async fn postgres_database() -> Option<String> {
+    if std::env::var("STEWARD_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let base = std::env::var("STEWARD_TEST_POSTGRES_URL")
+        .expect("STEWARD_TEST_BACKEND=postgres needs STEWARD_TEST_POSTGRES_URL");
+    let name = format!(
+        "steward_test_it_{}_{}",
+        std::process::id(),
+        DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{prefix}/{name}"))
 }
 
 pub const ARTIFACT: &str = "weights";
