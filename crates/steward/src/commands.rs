@@ -55,6 +55,8 @@ pub enum AuditCommand {
     },
     /// Make a signed checkpoint now.
     Checkpoint,
+    /// Show how the trail stores a secret value (HMAC under the audit key), to search for it.
+    Hash { value: String },
     /// List entries after a sequence number.
     Events {
         #[arg(long, default_value_t = 0)]
@@ -579,6 +581,13 @@ async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow
                 None => print!("{text}"),
             }
         }
+        AuditCommand::Hash { value } => print(
+            output,
+            &client
+                .post("/api/v1/audit/hash", &json!({"value": value}))
+                .await?,
+            &[],
+        ),
         AuditCommand::Checkpoint => print(
             output,
             &client.post("/api/v1/audit/checkpoints", &json!({})).await?,
