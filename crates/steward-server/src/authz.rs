@@ -195,7 +195,15 @@ pub async fn middleware(State(app): State<App>, mut request: Request, next: Next
         .to_owned();
     let caller = match authenticate(&app, &header).await {
         Ok(caller) => caller,
-        Err(err) => return err.into_response(),
+        Err(err) => {
+            // Failed authentication is logged, not written to the audit trail: anyone can
+            // send these, and they must not be able to grow the tamper-evident log. The
+            // presented token never appears, only whether there was one.
+            if matches!(err, ApiError::Unauthenticated) {
+                tracing::warn!(path = %path, token_presented = !header.is_empty(), "Request was not authenticated.");
+            }
+            return err.into_response();
+        }
     };
     let Some(Route {
         action: Some(action),
