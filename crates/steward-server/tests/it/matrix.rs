@@ -710,3 +710,70 @@ async fn search_filters_by_unit_risk_tier_category_owner_and_text() {
         .await;
     assert_eq!(reply.status, 400);
 }
+
+#[tokio::test]
+async fn deprecated_versions_stay_retrievable_but_are_never_deployed() {
+    let fixture = fixture().await;
+    let mlops = fixture.tokens["mlops"].clone();
+    let path = format!("/api/v1/versions/{}", fixture.digest);
+    let reply = fixture
+        .server
+        .request(
+            Some(&mlops),
+            Method::POST,
+            &format!("{path}/deprecate"),
+            Some(json!({"reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let again = fixture
+        .server
+        .request(
+            Some(&mlops),
+            Method::POST,
+            &format!("{path}/deprecate"),
+            Some(json!({"reason": "twice"})),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    let shown = fixture
+        .server
+        .request(Some(&fixture.tokens["auditor"]), Method::GET, &path, None)
+        .await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.body["deprecated"], true);
+    assert_eq!(shown.body["deprecation_reason"], "superseded");
+    assert_eq!(
+        shown.body["manifest"]["version"], "1.0.0",
+        "the whole manifest is kept"
+    );
+    let blob = fixture
+        .server
+        .request(
+            Some(&fixture.tokens["auditor"]),
+            Method::GET,
+            &format!("/api/v1/blobs/{}", artifact_digest()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        blob.body,
+        Value::String(ARTIFACT.into()),
+        "its artifacts too"
+    );
+    let target = json!({"digest": fixture.digest, "reason": "roll back"});
+    let moved = fixture
+        .server
+        .request(
+            Some(&mlops),
+            Method::PUT,
+            "/api/v1/models/retail/credit/aliases/staging",
+            Some(target),
+        )
+        .await;
+    assert_eq!(moved.status, 403);
+    assert_eq!(
+        moved.body["error"]["details"]["decision"]["policies"],
+        json!(["steward.lifecycle.deprecated-never-deployed"])
+    );
+}
