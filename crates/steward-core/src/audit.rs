@@ -188,6 +188,9 @@ pub enum VerifyError {
     Entry { seq: u64, reason: String },
     #[error("checkpoint at size {size}: {reason}")]
     Checkpoint { size: u64, reason: String },
+    /// The log as a whole disagrees with a fact outside the entries (its stored head).
+    #[error("log: {0}")]
+    Log(String),
 }
 
 /// Streaming verifier: push entries in order, then `finish` with the checkpoints.
@@ -206,6 +209,8 @@ pub struct VerifyReport {
     pub checkpoints: u64,
     /// Hex root hash of the whole log.
     pub root: String,
+    /// Hex entry hash of the last entry (`GENESIS_PREV_HASH` for an empty log).
+    pub last_hash: String,
 }
 
 impl Verifier {
@@ -354,6 +359,7 @@ impl Verifier {
             entries: self.tree.size(),
             checkpoints: checkpoint_notes.len() as u64,
             root: hex::encode(self.tree.root()),
+            last_hash: self.prev_hash,
         })
     }
 }

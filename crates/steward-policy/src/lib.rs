@@ -220,6 +220,9 @@ pub struct Request {
     pub granted_global: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_is_self: Option<bool>,
+    /// Who issued the token the request came with; `None` means the principal did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_issuer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -415,6 +418,11 @@ impl Engine {
             });
         };
         add_user(&request.principal, request.certified_until, &mut entities);
+        let token_issuer = request
+            .token_issuer
+            .as_deref()
+            .unwrap_or(&request.principal);
+        add_user(token_issuer, 0, &mut entities);
         let model_entity = |model: &ModelFacts| {
             json!({
                 "uid": {"type": "Steward::Model", "id": format!("{}/{}", model.business_unit, model.name)},
@@ -486,7 +494,11 @@ impl Engine {
         ))
         .map_err(|err| one_line(&err.to_string()))?;
         let roles: BTreeSet<&str> = request.roles.iter().map(String::as_str).collect();
-        let mut context = json!({"roles": roles, "now": request.now});
+        let mut context = json!({
+            "roles": roles,
+            "now": request.now,
+            "token_issuer": {"__entity": {"type": "Steward::User", "id": token_issuer}},
+        });
         let optional = [
             ("production", request.production.map(Value::Bool)),
             (

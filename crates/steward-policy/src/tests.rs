@@ -33,6 +33,7 @@ fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) 
         granted_role: None,
         granted_global: None,
         target_is_self: None,
+        token_issuer: None,
     }
 }
 
@@ -265,5 +266,60 @@ fn test_files_that_are_malformed_are_errors() {
     assert!(
         err.to_string().starts_with("test file is not valid:"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_token_minted_by_the_author_cannot_approve_or_change_its_issuers_roles() {
+    let engine = engine();
+    // Admin `root` mints a token for reviewer `carol` and tries to approve root's version.
+    let mut req = request(
+        "carol",
+        &["reviewer"],
+        Action::VersionApprove,
+        version_by("root"),
+    );
+    req.token_issuer = Some("root".into());
+    let decision = engine.authorize(&req);
+    assert!(!decision.allowed);
+    assert_eq!(
+        decision.reasons,
+        vec!["steward.sod.minted-token-cannot-approve"]
+    );
+    // Admin `root` mints a token for another admin `x` and has `x` grant root a role.
+    let mut req = request(
+        "x",
+        &["admin"],
+        Action::RoleGrant,
+        Resource::User { id: "root".into() },
+    );
+    req.granted_role = Some("auditor".into());
+    req.granted_global = Some(true);
+    req.token_issuer = Some("root".into());
+    assert_eq!(
+        engine.authorize(&req).reasons,
+        vec!["steward.roles.no-self-grant"]
+    );
+    // Nobody certifies themselves, directly or through a minted token.
+    let req = request(
+        "root",
+        &["admin"],
+        Action::CertificationRecord,
+        Resource::User { id: "root".into() },
+    );
+    assert_eq!(
+        engine.authorize(&req).reasons,
+        vec!["steward.training.no-self-certification"]
+    );
+    let mut req = request(
+        "x",
+        &["admin"],
+        Action::CertificationRecord,
+        Resource::User { id: "root".into() },
+    );
+    req.token_issuer = Some("root".into());
+    assert_eq!(
+        engine.authorize(&req).reasons,
+        vec!["steward.training.no-self-certification"]
     );
 }

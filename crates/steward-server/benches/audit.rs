@@ -154,7 +154,7 @@ async fn verify_million(dir: &std::path::Path) {
     let mut runs = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        let report = steward_server::routes::verify_log(&store, ORIGIN, &verifier)
+        let report = steward_server::routes::verify_log(&store, ORIGIN, &verifier, &[])
             .await
             .unwrap();
         assert_eq!(report.entries, ENTRIES);

@@ -119,6 +119,20 @@ pub struct Caller {
     pub certified_until: i64,
     pub action: Action,
     pub route: &'static str,
+    /// The token the request came with (its public id), and who issued it. Both go into
+    /// every decision, so an action through a token minted by someone else is visible.
+    pub token_id: String,
+    pub token_issuer: String,
+}
+
+impl Caller {
+    /// The decision as recorded with audit events and returned in 403 bodies.
+    pub fn decision_json(&self, decision: &steward_policy::Decision) -> serde_json::Value {
+        let mut json = decision.to_json(self.action);
+        json["credential"] =
+            serde_json::json!({"token": self.token_id, "issued_by": self.token_issuer});
+        json
+    }
 }
 
 /// Which role bindings count for a decision.
@@ -272,6 +286,8 @@ async fn authenticate(app: &App, header: &str) -> Result<Caller, ApiError> {
         certified_until,
         action: Action::UserRead,
         route: "",
+        token_id: token.id,
+        token_issuer: token.created_by,
     })
 }
 
@@ -314,12 +330,13 @@ pub async fn authorize(
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
+        token_issuer: Some(caller.token_issuer.clone()),
     };
     let decision = app.engine.authorize(&request);
     if decision.allowed {
         return Ok(decision);
     }
-    let decision_json = decision.to_json(caller.action);
+    let decision_json = caller.decision_json(&decision);
     let draft = EventDraft {
         actor: caller.name.clone(),
         action: format!("{}.denied", caller.action.as_str()),

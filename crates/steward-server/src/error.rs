@@ -28,6 +28,12 @@ pub enum ApiError {
     /// Storage (and with it the audit trail) cannot be written or read: fail closed.
     #[error("storage is unavailable; nothing was changed")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The change and its audit event were committed together or not at all, but storage
+    /// did not say which.
+    #[error(
+        "storage did not confirm the change in time: it was made completely or not at all; read the audit trail before retrying"
+    )]
+    OutcomeUnknown(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -48,6 +54,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::OutcomeUnknown(_) => "outcome_unknown",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -61,7 +68,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +85,7 @@ impl ApiError {
             | ApiError::Conflict(_)
             | ApiError::PayloadTooLarge(_)
             | ApiError::Unavailable(_)
+            | ApiError::OutcomeUnknown(_)
             | ApiError::Internal(_) => Value::Null,
         }
     }
@@ -87,6 +97,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
             StoreError::Timeout(_) | StoreError::Backend(_) => ApiError::Unavailable(Box::new(err)),
+            StoreError::OutcomeUnknown(_) => ApiError::OutcomeUnknown(Box::new(err)),
         }
     }
 }

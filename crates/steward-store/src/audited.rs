@@ -111,12 +111,21 @@ impl AuditedTx {
                 1,
                 "audit head moved under its lock"
             );
-            self.tx.commit().await
+            Ok::<_, sqlx::Error>(())
         };
         match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(StoreError::backend(err)),
+            Err(_) => return Err(StoreError::Timeout(timeout)),
+        }
+        // Up to here a failure rolls everything back. Once COMMIT is sent, a timeout or an
+        // error no longer says whether the database applied it.
+        match tokio::time::timeout(timeout, self.tx.commit()).await {
             Ok(Ok(())) => Ok(entries),
-            Ok(Err(err)) => Err(StoreError::backend(err)),
-            Err(_) => Err(StoreError::Timeout(timeout)),
+            Ok(Err(err)) => Err(StoreError::OutcomeUnknown(Box::new(err))),
+            Err(_) => Err(StoreError::OutcomeUnknown(Box::new(std::io::Error::other(
+                format!("no answer to COMMIT within {timeout:?}"),
+            )))),
         }
     }
 
@@ -366,6 +375,20 @@ impl AuditedTx {
         self.exec(query, || format!("environment `{name}`"))
             .await
             .map(drop)
+    }
+
+    /// Whether the version exists and is not deprecated, read under the lock.
+    pub async fn version_is_live(&mut self, digest: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "SELECT COUNT(*) FROM versions WHERE digest = $1 AND deprecated_at IS NULL",
+        )
+        .bind(digest);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_one(&mut *self.tx)).await {
+            Ok(Ok((n,))) => Ok(n == 1),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
     }
 
     /// Current target of an alias, read under the lock (so a concurrent move cannot slip in).

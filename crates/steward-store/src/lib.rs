@@ -64,6 +64,10 @@ pub enum StoreError {
     /// The backend failed; the source carries the details for logs, never for clients.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// COMMIT was sent but not confirmed: the change (with its audit event, atomically) may
+    /// or may not have been made.
+    #[error("storage did not confirm the commit")]
+    OutcomeUnknown(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {

@@ -30,6 +30,14 @@ pub enum AuditCommand {
     Verify {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// A signed checkpoint kept outside the data directory (`audit checkpoint --out`);
+        /// the log must reach it. Repeatable. Offline only.
+        #[arg(long = "checkpoint", requires = "data_dir")]
+        checkpoints: Vec<PathBuf>,
+        /// The log's public key, from a copy you trust (default: `keys/log.pub` of the data
+        /// directory, which someone able to edit the database may also have replaced).
+        #[arg(long, requires = "data_dir")]
+        public_key: Option<PathBuf>,
     },
     /// Print an inclusion proof of entry SEQ (C2SP tlog-proof) against the latest checkpoint.
     Proof {
@@ -53,8 +61,11 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Make a signed checkpoint now.
-    Checkpoint,
+    /// Make a signed checkpoint now (and keep a copy outside the data directory with `--out`).
+    Checkpoint {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show how the trail stores a secret value (HMAC under the audit key), to search for it.
     Hash { value: String },
     /// List entries after a sequence number.
@@ -490,33 +501,49 @@ async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow
     match command {
         AuditCommand::Verify {
             data_dir: Some(data_dir),
+            checkpoints,
+            public_key,
         } => {
             let config = Config::load(&data_dir, &RawConfig::default())?;
-            let verifier = steward_server::state::load_verifier(&data_dir)?;
+            let verifier = match public_key {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    NoteVerifier::parse(text.trim()).with_context(|| path.display().to_string())?
+                }
+                None => steward_server::state::load_verifier(&data_dir)?,
+            };
+            let mut pinned = Vec::new();
+            for path in &checkpoints {
+                pinned.push(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                );
+            }
             let store = steward_store::Store::open(
                 &config.database_url,
                 steward_store::StoreOptions::default(),
             )
             .await?;
-            return Ok(
-                match steward_server::routes::verify_log(&store, &config.log_origin, &verifier)
-                    .await
-                {
-                    Ok(report) => {
-                        println!(
-                            "ok: {} entries, {} checkpoints verified; root {}",
-                            report.entries, report.checkpoints, report.root
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Err(err) => {
-                        println!("FAILED: {err}");
-                        ExitCode::from(1)
-                    }
-                },
-            );
+            let res =
+                steward_server::routes::verify_log(&store, &config.log_origin, &verifier, &pinned)
+                    .await;
+            store.close().await;
+            return Ok(match res {
+                Ok(report) => {
+                    println!(
+                        "ok: {} entries, {} checkpoints verified; root {}",
+                        report.entries, report.checkpoints, report.root
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    println!("FAILED: {err}");
+                    ExitCode::from(1)
+                }
+            });
         }
-        AuditCommand::Verify { data_dir: None } => {
+        AuditCommand::Verify { data_dir: None, .. } => {
             let report = client.get("/api/v1/audit/verify").await?;
             if report["ok"] == json!(true) {
                 println!(
@@ -588,11 +615,22 @@ async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow
                 .await?,
             &[],
         ),
-        AuditCommand::Checkpoint => print(
-            output,
-            &client.post("/api/v1/audit/checkpoints", &json!({})).await?,
-            &[],
-        ),
+        AuditCommand::Checkpoint { out } => {
+            let made = client.post("/api/v1/audit/checkpoints", &json!({})).await?;
+            if let Some(path) = out {
+                let note = made["note"]
+                    .as_str()
+                    .context("the log has no checkpoint yet")?;
+                std::fs::write(&path, note)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "Kept the checkpoint at size {} in {}.",
+                    made["tree_size"],
+                    path.display()
+                );
+            }
+            print(output, &made, &[]);
+        }
         AuditCommand::Events { after, limit } => print(
             output,
             &client

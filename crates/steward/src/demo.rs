@@ -289,7 +289,8 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
             )
             .await?;
             let res =
-                steward_server::routes::verify_log(&store, &config.log_origin, &verifier).await;
+                steward_server::routes::verify_log(&store, &config.log_origin, &verifier, &[])
+                    .await;
             store.close().await;
             anyhow::Ok(
                 res.map(|report| report.entries)

@@ -42,6 +42,11 @@ pub enum VerifyLogError {
 
 /// Verifies every entry and every checkpoint. The first problem is the error.
 ///
+/// `pinned` are checkpoint notes kept outside the database (by an auditor or a witness):
+/// the stored checkpoints can be deleted together with the entries they cover, pinned ones
+/// cannot, so a log cut back or rewritten below a pinned size is caught. The end of the log
+/// must also match the stored audit head.
+///
 /// Reading and checking overlap: one task pages entries out of storage into a bounded
 /// channel while a blocking thread hashes and checks them, so the whole takes about as long
 /// as the slower of the two rather than their sum.
@@ -49,16 +54,27 @@ pub async fn verify_log(
     store: &Store,
     origin: &str,
     verifier_key: &NoteVerifier,
+    pinned: &[String],
 ) -> Result<VerifyReport, VerifyLogError> {
     /// Pages in flight between the reader and the checker.
     const PAGES_IN_FLIGHT: usize = 2;
-    let checkpoints = store.checkpoints().await?;
-    let mut verifier = Verifier::new(
-        checkpoints
-            .iter()
-            .map(|checkpoint| checkpoint.tree_size)
-            .collect(),
-    );
+    let mut notes: Vec<(u64, String)> = store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .map(|checkpoint| (checkpoint.tree_size, checkpoint.note))
+        .collect();
+    for note in pinned {
+        let checkpoint =
+            Checkpoint::open(note, std::slice::from_ref(verifier_key)).map_err(|err| {
+                VerifyError::Log(format!(
+                    "a pinned checkpoint does not verify with the log's key: {err}"
+                ))
+            })?;
+        notes.push((checkpoint.size, note.clone()));
+    }
+    let (head_seq, head_hash) = store.audit_head().await?;
+    let mut verifier = Verifier::new(notes.iter().map(|(size, _)| *size).collect());
     let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<StoredEntry>>(PAGES_IN_FLIGHT);
     let checker = tokio::task::spawn_blocking(move || {
         while let Some(page) = pages_rx.blocking_recv() {
@@ -75,12 +91,16 @@ pub async fn verify_log(
         .await
         .map_err(|err| VerifyLogError::Store(StoreError::Backend(Box::new(err))))?;
     read_result?;
-    let verifier = checked?;
-    let notes: Vec<(u64, String)> = checkpoints
-        .into_iter()
-        .map(|checkpoint| (checkpoint.tree_size, checkpoint.note))
-        .collect();
-    Ok(verifier.finish(origin, &notes, std::slice::from_ref(verifier_key))?)
+    let report = checked?.finish(origin, &notes, std::slice::from_ref(verifier_key))?;
+    // Entries cut from the end (after the last checkpoint) leave the head pointing past them.
+    if head_seq != report.entries || head_hash != report.last_hash {
+        let reason = format!(
+            "the stored head says {head_seq} entries ending in {head_hash}, but the log has {} ending in {} (entries were removed, or added outside a transaction)",
+            report.entries, report.last_hash
+        );
+        return Err(VerifyError::Log(reason).into());
+    }
+    Ok(report)
 }
 
 fn leaf_hashes(hex_hashes: &[String]) -> Result<Vec<Hash>, ApiError> {
@@ -99,6 +119,10 @@ fn leaf_hashes(hex_hashes: &[String]) -> Result<Vec<Hash>, ApiError> {
 
 /// Signs a checkpoint of the log as it is now. Returns `None` if the log is empty or the
 /// latest checkpoint already covers it.
+///
+/// A log must never sign a checkpoint inconsistent with one it signed before (C2SP), nor
+/// sign entries it has not checked: the stored leaves must still give the latest signed
+/// root, and every newer entry is re-hashed from its bytes and its chain link checked.
 pub async fn make_checkpoint(
     store: &Store,
     signer: &NoteSigner,
@@ -106,16 +130,55 @@ pub async fn make_checkpoint(
     now: &str,
 ) -> Result<Option<(u64, String)>, ApiError> {
     let (size, _) = store.audit_head().await?;
-    let latest = store
-        .checkpoints()
-        .await?
-        .last()
+    let latest = store.checkpoints().await?.pop();
+    let latest_size = latest
+        .as_ref()
         .map(|checkpoint| checkpoint.tree_size)
         .unwrap_or(0);
-    if size == 0 || size <= latest {
+    if size == 0 || size <= latest_size {
         return Ok(None);
     }
+    let refuse =
+        |reason: String| ApiError::Conflict(format!("refusing to sign a checkpoint: {reason}"));
     let leaves = leaf_hashes(&store.audit_leaf_hashes(size).await?)?;
+    if leaves.len() as u64 != size {
+        return Err(refuse(format!(
+            "the head says {size} entries but {} are stored",
+            leaves.len()
+        )));
+    }
+    if let Some(latest) = &latest {
+        let signed = Checkpoint::open(&latest.note, &[signer.verifier()])
+            .map_err(|err| refuse(format!("the latest checkpoint does not verify: {err}")))?;
+        let stored_root = merkle::root_of(&leaves[..latest_size as usize]);
+        if signed.size != latest_size || signed.root != stored_root {
+            return Err(refuse(format!(
+                "the stored entries no longer match the checkpoint signed at size {latest_size}"
+            )));
+        }
+    }
+    let mut prev_hash = match latest_size {
+        0 => steward_core::audit::GENESIS_PREV_HASH.to_owned(),
+        n => hex::encode(leaves[n as usize - 1]),
+    };
+    for stored in store
+        .audit_entries(latest_size, (size - latest_size) as u32)
+        .await?
+    {
+        let leaf = merkle::leaf_hash(stored.entry.as_bytes());
+        let entry = Entry::parse(&stored.entry)
+            .map_err(|err| refuse(format!("entry {}: {err}", stored.seq)))?;
+        if leaves[stored.seq as usize - 1] != leaf
+            || entry.prev_hash != prev_hash
+            || entry.seq != stored.seq
+        {
+            return Err(refuse(format!(
+                "entry {} does not match its hash or chain link",
+                stored.seq
+            )));
+        }
+        prev_hash = hex::encode(leaf);
+    }
     let checkpoint = Checkpoint {
         origin: origin.to_owned(),
         size,
@@ -170,7 +233,7 @@ pub async fn verify(State(app): State<App>, caller: Caller) -> Result<Json<Value
         Facts::default(),
     )
     .await?;
-    match verify_log(&app.store, &app.config.log_origin, &app.verifier).await {
+    match verify_log(&app.store, &app.config.log_origin, &app.verifier, &[]).await {
         Ok(report) => Ok(ok(
             json!({"ok": true, "entries": report.entries, "checkpoints": report.checkpoints, "root": report.root}),
         )),

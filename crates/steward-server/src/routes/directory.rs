@@ -30,7 +30,7 @@ fn event(
         action: caller.action.as_str().to_owned(),
         subject,
         payload,
-        decision: decision.to_json(caller.action),
+        decision: caller.decision_json(decision),
     }
 }
 
@@ -220,7 +220,11 @@ pub async fn show_user(
         &app,
         &caller,
         Resource::User { id: user.clone() },
-        RoleScope::Any,
+        if user == caller.name {
+            RoleScope::Any
+        } else {
+            RoleScope::Global
+        },
         facts,
     )
     .await?;
@@ -470,9 +474,6 @@ pub async fn create_token(
     ApiPath(user): ApiPath<String>,
     JsonBody(body): JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if app.store.user(&user).await?.is_none() {
-        return Err(ApiError::NotFound(format!("user `{user}`")));
-    }
     let facts = Facts {
         target_is_self: Some(user == caller.name),
         ..Facts::default()
@@ -485,6 +486,9 @@ pub async fn create_token(
         facts,
     )
     .await?;
+    if app.store.user(&user).await?.is_none() {
+        return Err(ApiError::NotFound(format!("user `{user}`")));
+    }
     let token = auth::generate()
         .map_err(|err| ApiError::Internal(Box::new(std::io::Error::other(err.to_string()))))?;
     let mut tx = app.store.begin().await?;

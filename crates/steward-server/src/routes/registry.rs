@@ -75,7 +75,7 @@ fn event(
         action: caller.action.as_str().to_owned(),
         subject,
         payload,
-        decision: decision.to_json(caller.action),
+        decision: caller.decision_json(decision),
     }
 }
 
@@ -164,10 +164,6 @@ pub async fn create_model(
     if app.store.business_unit(unit.as_str()).await?.is_none() {
         return Err(ApiError::NotFound(format!("business unit `{unit}`")));
     }
-    let owner = body.owner.unwrap_or_else(|| caller.name.clone());
-    if app.store.user(&owner).await?.is_none() {
-        return Err(ApiError::NotFound(format!("user `{owner}` (owner)")));
-    }
     let decision = authorize(
         &app,
         &caller,
@@ -178,6 +174,10 @@ pub async fn create_model(
         Facts::default(),
     )
     .await?;
+    let owner = body.owner.unwrap_or_else(|| caller.name.clone());
+    if app.store.user(&owner).await?.is_none() {
+        return Err(ApiError::NotFound(format!("user `{owner}` (owner)")));
+    }
     let model = steward_store::Model {
         business_unit: unit.to_string(),
         name: name.to_string(),
@@ -610,15 +610,6 @@ pub async fn set_alias(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))?;
     let (version, _) = load_version(&app, &body.digest).await?;
-    if version.business_unit != unit || version.model != name {
-        return Err(ApiError::Unprocessable {
-            message: format!(
-                "version `{}` belongs to `{}/{}`, not `{unit}/{name}`",
-                version.digest, version.business_unit, version.model
-            ),
-            details: Value::Null,
-        });
-    }
     let facts = Facts {
         production: Some(env.production),
         version_deprecated: Some(version.deprecated_at.is_some()),
@@ -629,10 +620,41 @@ pub async fn set_alias(
         &caller,
         Resource::Model(facts_of(&model)),
         RoleScope::Unit(unit.clone()),
-        facts,
+        facts.clone(),
     )
     .await?;
+    // Only after the decision: the caller may not learn where another unit's version lives.
+    if version.business_unit != unit || version.model != name {
+        return Err(ApiError::Unprocessable {
+            message: format!(
+                "version `{}` is not a version of `{unit}/{name}`",
+                version.digest
+            ),
+            details: Value::Null,
+        });
+    }
     let mut tx = app.store.begin().await?;
+    // The decision saw the version live; under the lock, make sure it still is (a
+    // deprecation may have committed in between). If not, decide again, which refuses.
+    if !tx.version_is_live(&version.digest).await? {
+        tx.rollback().await?;
+        let facts = Facts {
+            version_deprecated: Some(true),
+            ..facts
+        };
+        authorize(
+            &app,
+            &caller,
+            Resource::Model(facts_of(&model)),
+            RoleScope::Unit(unit.clone()),
+            facts,
+        )
+        .await?;
+        return Err(ApiError::Conflict(format!(
+            "version `{}` was deprecated while the move was decided",
+            version.digest
+        )));
+    }
     let previous = tx.current_alias(&unit, &name, &environment).await?;
     let alias = AliasMove {
         id: 0,

@@ -777,3 +777,92 @@ async fn deprecated_versions_stay_retrievable_but_are_never_deployed() {
         json!(["steward.lifecycle.deprecated-never-deployed"])
     );
 }
+
+#[tokio::test]
+async fn a_token_minted_by_an_admin_does_not_let_the_admin_bypass_separation_of_duties() {
+    let fixture = fixture().await;
+    let server = &fixture.server;
+    // The admin registers a version, then mints a token for a reviewer to approve it.
+    let reply = server
+        .request(
+            Some(&server.admin_token),
+            Method::POST,
+            "/api/v1/models/retail/credit/versions",
+            Some(complete_manifest("9.0.0")),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let admins_version = reply.body["digest"].as_str().unwrap().to_owned();
+    let minted = server
+        .admin(
+            Method::POST,
+            "/api/v1/users/reviewer/tokens",
+            Some(json!({"name": "minted"})),
+        )
+        .await;
+    let minted = minted["token"].as_str().unwrap().to_owned();
+    let reply = server
+        .request(
+            Some(&minted),
+            Method::POST,
+            &format!("/api/v1/versions/{admins_version}/approvals"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["details"]["decision"]["policies"],
+        json!(["steward.sod.minted-token-cannot-approve"])
+    );
+    assert_eq!(
+        reply.body["error"]["details"]["decision"]["credential"]["issued_by"],
+        "admin"
+    );
+    // A token the reviewer issued to themselves may approve it.
+    let own = server
+        .request(
+            Some(&minted),
+            Method::POST,
+            "/api/v1/users/reviewer/tokens",
+            Some(json!({"name": "own"})),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    let own = own.body["token"].as_str().unwrap().to_owned();
+    let reply = server
+        .request(
+            Some(&own),
+            Method::POST,
+            &format!("/api/v1/versions/{admins_version}/approvals"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let entries = server.app.store.audit_entries(0, 10_000).await.unwrap();
+    let approval = entries
+        .iter()
+        .rev()
+        .find(|entry| entry.action == "version.approve")
+        .unwrap();
+    assert!(
+        approval.entry.contains(r#""issued_by":"reviewer""#),
+        "the event names the credential: {}",
+        approval.entry
+    );
+    // No self-certification.
+    let certification =
+        json!({"name": "ops", "issued_at": "2026-01-01", "expires_at": "2030-01-01"});
+    let reply = server
+        .request(
+            Some(&server.admin_token),
+            Method::POST,
+            "/api/v1/users/admin/certifications",
+            Some(certification),
+        )
+        .await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        reply.body["error"]["details"]["decision"]["policies"],
+        json!(["steward.training.no-self-certification"])
+    );
+}

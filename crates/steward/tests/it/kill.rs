@@ -94,7 +94,7 @@ async fn run(backend: &str, database_url: Option<&str>) {
         .await
         .unwrap();
     let verifier = steward_server::state::load_verifier(&data_dir).unwrap();
-    let report = steward_server::routes::verify_log(&store, &config.log_origin, &verifier)
+    let report = steward_server::routes::verify_log(&store, &config.log_origin, &verifier, &[])
         .await
         .unwrap_or_else(|err| panic!("{backend} seed {seed:#x}: {err}"));
     let units: BTreeSet<String> = store
