@@ -36,6 +36,15 @@ pub enum BlobError {
     },
 }
 
+/// A temporary upload file, removed when dropped (a no-op once it has been renamed).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
@@ -76,17 +85,15 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp_path = self
-            .root
-            .join("tmp")
-            .join(format!("upload-{}-{n}", std::process::id()));
-        let res = self
-            .put_into(&temp_path, &mut chunks, expected, size_max)
-            .await;
-        if res.is_err() {
-            let _ = tokio::fs::remove_file(&temp_path).await;
-        }
-        res
+        let temp = TempFile(
+            self.root
+                .join("tmp")
+                .join(format!("upload-{}-{n}", std::process::id())),
+        );
+        // If this future is dropped (client gone, request timed out), `temp` still removes
+        // the partial upload; after a successful rename there is nothing left to remove.
+        self.put_into(&temp.0, &mut chunks, expected, size_max)
+            .await
     }
 
     async fn put_into<S, B, E>(
@@ -168,6 +175,58 @@ impl BlobStore {
             });
         }
         Ok(bytes)
+    }
+
+    /// Re-hashes a blob without holding it in memory; returns its size.
+    pub async fn verify(&self, digest: &Digest) -> Result<u64, BlobError> {
+        let path = self.path(digest);
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.to_string()));
+            }
+            Err(err) => return Err(BlobError::Io { path, source: err }),
+        };
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+        loop {
+            let n = file.read(&mut chunk).await.map_err(io(&path))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&chunk[..n]);
+        }
+        let actual = Digest::from_sha256(hasher.finalize().into());
+        if actual != *digest {
+            return Err(BlobError::Corrupt {
+                digest: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(size)
+    }
+
+    /// The blob's bytes as a stream of chunks, for sending; call `verify` first.
+    pub async fn open_stream(
+        &self,
+        digest: &Digest,
+    ) -> Result<impl Stream<Item = std::io::Result<Vec<u8>>> + Send + use<>, BlobError> {
+        let path = self.path(digest);
+        let file = tokio::fs::File::open(&path).await.map_err(io(&path))?;
+        Ok(futures_util::stream::try_unfold(
+            file,
+            |mut file| async move {
+                let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+                let n = file.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                chunk.truncate(n);
+                Ok(Some((chunk, file)))
+            },
+        ))
     }
 
     pub fn contains(&self, digest: &Digest) -> bool {

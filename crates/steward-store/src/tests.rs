@@ -548,3 +548,54 @@ async fn streaming_the_log_yields_every_entry_in_order_and_stops_when_asked() {
         store.stream_audit_entries(0, 3, pages_tx).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_abandoned_upload_leaves_no_temporary_file() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = blob::BlobStore::open(dir.path()).unwrap();
+    // One chunk, then the client goes silent; the request is dropped by its timeout.
+    let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(b"partial".to_vec())])
+        .chain(futures_util::stream::pending());
+    let put = blobs.put(Box::pin(chunks), None, 1 << 20);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), put)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "the partial upload was removed"
+    );
+}
+
+#[tokio::test]
+async fn blobs_verify_and_stream_without_buffering() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = blob::BlobStore::open(dir.path()).unwrap();
+    let bytes: Vec<u8> = (0..700_000u32).map(|n| (n % 251) as u8).collect();
+    let (digest, _) = blobs
+        .put(
+            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes.clone())]),
+            None,
+            1 << 21,
+        )
+        .await
+        .unwrap();
+    assert_eq!(blobs.verify(&digest).await.unwrap(), 700_000);
+    let streamed: Vec<u8> = blobs
+        .open_stream(&digest)
+        .await
+        .unwrap()
+        .map(|chunk| chunk.unwrap())
+        .concat()
+        .await;
+    assert_eq!(streamed, bytes);
+    std::fs::write(blobs.path(&digest), &bytes[1..]).unwrap();
+    assert!(matches!(
+        blobs.verify(&digest).await,
+        Err(blob::BlobError::Corrupt { .. })
+    ));
+}

@@ -781,17 +781,21 @@ pub async fn download_blob(
     if app.store.blob(digest.as_str()).await?.is_none() {
         return Err(ApiError::NotFound(format!("blob `{digest}`")));
     }
-    let bytes = app
-        .blobs
-        .read_verified(&digest, app.config.blob_bytes_max)
-        .await
-        .map_err(|err| match err {
-            steward_store::blob::BlobError::NotFound(_) => {
-                ApiError::NotFound(format!("blob `{digest}`"))
-            }
-            other => ApiError::internal(other),
-        })?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    // Re-hash the whole blob before sending a byte (P8: a mismatch is never served), then
+    // stream it; neither step holds the blob in memory.
+    let blob_error = |err: steward_store::blob::BlobError| match err {
+        steward_store::blob::BlobError::NotFound(_) => {
+            ApiError::NotFound(format!("blob `{digest}`"))
+        }
+        other => ApiError::internal(other),
+    };
+    let size = app.blobs.verify(&digest).await.map_err(blob_error)?;
+    let chunks = app.blobs.open_stream(&digest).await.map_err(blob_error)?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_LENGTH, size.to_string()),
+    ];
+    Ok((headers, Body::from_stream(chunks)).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
