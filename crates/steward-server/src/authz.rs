@@ -219,6 +219,12 @@ pub async fn middleware(State(app): State<App>, mut request: Request, next: Next
             return err.into_response();
         }
     };
+    if !app
+        .rate_limiter
+        .allow(&caller.name, std::time::Instant::now())
+    {
+        return ApiError::TooManyRequests(app.config.user_requests_per_second_max).into_response();
+    }
     let Some(Route {
         action: Some(action),
         path,

@@ -16,6 +16,7 @@ pub const REQUEST_BODY_BYTES_LIMIT: u64 = 64 * 1024 * 1024;
 pub const BLOB_BYTES_LIMIT: u64 = 64 * 1024 * 1024 * 1024;
 pub const TIMEOUT_MS_LIMIT: u64 = 300_000;
 pub const INFLIGHT_REQUESTS_LIMIT: u64 = 100_000;
+pub const USER_REQUESTS_PER_SECOND_LIMIT: u64 = 100_000;
 pub const PAGE_ITEMS_LIMIT: u64 = 100_000;
 
 /// The file as written: every key optional, unknown keys refused.
@@ -33,6 +34,8 @@ pub struct RawConfig {
     /// Bound on waiting for the database, the audit write included.
     pub storage_timeout_ms: Option<u64>,
     pub inflight_requests_max: Option<u64>,
+    /// Requests each user may make per second, on average (bursts of twice that).
+    pub user_requests_per_second_max: Option<u64>,
     pub page_items_max: Option<u64>,
     /// Seconds between automatic checkpoints (0: only on demand).
     pub checkpoint_interval_secs: Option<u64>,
@@ -55,6 +58,7 @@ pub struct Config {
     pub request_timeout: Duration,
     pub storage_timeout: Duration,
     pub inflight_requests_max: usize,
+    pub user_requests_per_second_max: u32,
     pub page_items_max: u32,
     pub checkpoint_interval: Option<Duration>,
     pub policy_dir: PathBuf,
@@ -129,6 +133,12 @@ impl Config {
             1,
             TIMEOUT_MS_LIMIT,
         );
+        let user_requests_per_second_max = limit(
+            "user_requests_per_second_max",
+            pick!(user_requests_per_second_max).unwrap_or(200),
+            1,
+            USER_REQUESTS_PER_SECOND_LIMIT,
+        );
         let inflight_requests_max = limit(
             "inflight_requests_max",
             pick!(inflight_requests_max).unwrap_or(1024),
@@ -186,6 +196,7 @@ impl Config {
             request_timeout: Duration::from_millis(request_timeout_ms),
             storage_timeout: Duration::from_millis(storage_timeout_ms),
             inflight_requests_max: inflight_requests_max as usize,
+            user_requests_per_second_max: user_requests_per_second_max as u32,
             page_items_max: page_items_max as u32,
             checkpoint_interval: (checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(checkpoint_interval_secs)),

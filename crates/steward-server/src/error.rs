@@ -23,6 +23,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(u64),
+    #[error("more than {0} requests per second from this user; slow down")]
+    TooManyRequests(u32),
     #[error("{message}")]
     Unprocessable { message: String, details: Value },
     /// Storage (and with it the audit trail) cannot be written or read: fail closed.
@@ -52,6 +54,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::TooManyRequests(_) => "too_many_requests",
             ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::OutcomeUnknown(_) => "outcome_unknown",
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -84,6 +88,7 @@ impl ApiError {
             | ApiError::BadRequest(_)
             | ApiError::Conflict(_)
             | ApiError::PayloadTooLarge(_)
+            | ApiError::TooManyRequests(_)
             | ApiError::Unavailable(_)
             | ApiError::OutcomeUnknown(_)
             | ApiError::Internal(_) => Value::Null,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 

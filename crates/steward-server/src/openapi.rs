@@ -83,7 +83,9 @@ pub fn build() -> Value {
         if matches!(method.as_str(), "post" | "put") {
             responses["201"] = json!({"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}});
         }
-        for status in ["400", "401", "403", "404", "409", "413", "422", "503"] {
+        for status in [
+            "400", "401", "403", "404", "409", "413", "422", "429", "503",
+        ] {
             responses[status] = error_response();
         }
         let mut operation = json!({"operationId": operation_id, "summary": route.summary, "parameters": parameters, "responses": responses});

@@ -40,6 +40,7 @@ pub struct AppInner {
     pub signer: NoteSigner,
     pub verifier: NoteVerifier,
     pub audit_key: Vec<u8>,
+    pub rate_limiter: crate::ratelimit::RateLimiter,
 }
 
 impl std::ops::Deref for App {
@@ -207,8 +208,10 @@ impl App {
             .probe_writable()
             .await
             .map_err(StartError::AuditNotWritable)?;
+        let rate_limiter = crate::ratelimit::RateLimiter::new(config.user_requests_per_second_max);
         Ok(App {
             inner: Arc::new(AppInner {
+                rate_limiter,
                 config,
                 store,
                 blobs,

@@ -241,3 +241,41 @@ async fn organisation_templates_from_a_file_decide_what_is_required() {
         .collect();
     assert_eq!(missing, ["artifacts", "training_config"]);
 }
+
+#[tokio::test]
+async fn a_user_over_their_rate_gets_429() {
+    let server = TestServer::start_with(RawConfig {
+        user_requests_per_second_max: Some(1),
+        ..RawConfig::default()
+    })
+    .await;
+    let statuses: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(
+                server
+                    .request(
+                        Some(&server.admin_token),
+                        Method::GET,
+                        "/api/v1/whoami",
+                        None,
+                    )
+                    .await
+                    .status,
+            );
+        }
+        statuses
+    };
+    // A burst of twice the rate, then refusals (the clock barely moves between requests).
+    assert_eq!(&statuses[..2], [200, 200]);
+    assert_eq!(statuses[3], 429);
+    let reply = server
+        .request(
+            Some(&server.admin_token),
+            Method::GET,
+            "/api/v1/whoami",
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["error"]["code"], "too_many_requests");
+}
