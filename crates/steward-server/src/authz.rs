@@ -106,6 +106,7 @@ routes! {
     GET "/api/v1/audit/verify" => Some(Action::AuditVerify), "Verify the chain and every checkpoint";
     GET "/api/v1/audit/checkpoints" => Some(Action::AuditRead), "Signed checkpoints";
     POST "/api/v1/audit/checkpoints" => Some(Action::AuditCheckpoint), "Make a signed checkpoint now";
+    GET "/api/v1/audit/consistency" query(audit::ConsistencyQuery) => Some(Action::AuditRead), "Consistency proof between two checkpoints (for witnesses)";
     GET "/api/v1/audit/proof/{seq}" query(audit::ProofQuery) => Some(Action::AuditRead), "Inclusion proof of an entry against a checkpoint";
     GET "/api/v1/audit/export" => Some(Action::AuditExport), "All entries as JSON lines";
     POST "/api/v1/audit/hash" body(audit::HashRequest) => Some(Action::AuditHash), "HMAC a value as the audit trail stores secrets";

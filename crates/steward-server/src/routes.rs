@@ -103,6 +103,7 @@ pub fn api_routes() -> Router<App> {
             get(audit::checkpoints).post(audit::create_checkpoint),
         )
         .route("/api/v1/audit/proof/{seq}", get(audit::proof))
+        .route("/api/v1/audit/consistency", get(audit::consistency))
         .route("/api/v1/audit/export", get(audit::export))
         .route("/api/v1/audit/hash", post(audit::hash))
 }

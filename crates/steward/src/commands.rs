@@ -46,6 +46,17 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Act as a witness: check that the log only grew since the checkpoint kept in STATE
+    /// (a consistency proof against the log's public key), then keep the newer checkpoint.
+    /// The first run trusts and keeps the current checkpoint.
+    Witness {
+        /// Where the witness keeps the last checkpoint it accepted (outside the data directory).
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's public key, from a copy you trust.
+        #[arg(long)]
+        public_key: PathBuf,
+    },
     /// Check a proof file offline, with only the log's public key.
     CheckProof {
         proof: PathBuf,
@@ -608,6 +619,9 @@ async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow
                 None => print!("{text}"),
             }
         }
+        AuditCommand::Witness { state, public_key } => {
+            return witness(client, &state, &public_key).await;
+        }
         AuditCommand::Hash { value } => print(
             output,
             &client
@@ -640,6 +654,106 @@ async fn audit(client: &Client, output: Output, command: AuditCommand) -> anyhow
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One witness round; exit 1 with `SECURITY ERROR` when the log did not only grow.
+async fn witness(client: &Client, state: &Path, public_key: &Path) -> anyhow::Result<ExitCode> {
+    use steward_core::audit::checkpoint::Checkpoint;
+    use steward_core::audit::merkle;
+    let key_text = std::fs::read_to_string(public_key)
+        .with_context(|| format!("reading {}", public_key.display()))?;
+    let key =
+        NoteVerifier::parse(key_text.trim()).with_context(|| public_key.display().to_string())?;
+    let keys = std::slice::from_ref(&key);
+    let latest = client.get("/api/v1/audit/checkpoints").await?;
+    let Some(newest_note) = latest["items"]
+        .as_array()
+        .and_then(|items| items.last())
+        .and_then(|item| item["note"].as_str())
+    else {
+        anyhow::bail!("the log has no checkpoint yet; make one with `steward audit checkpoint`");
+    };
+    let newest = Checkpoint::open(newest_note, keys)
+        .context("the server's latest checkpoint does not verify with the public key")?;
+    let security_error = |reason: String| {
+        println!("SECURITY ERROR: {reason}");
+        Ok(ExitCode::from(1))
+    };
+    let kept_note = match std::fs::read_to_string(state) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            write_state(state, newest_note)?;
+            println!(
+                "Trusting the log at size {} (first run); kept in {}.",
+                newest.size,
+                state.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading {}", state.display())),
+    };
+    let kept = Checkpoint::open(&kept_note, keys)
+        .context("the kept checkpoint does not verify with the public key")?;
+    if kept.origin != newest.origin {
+        return security_error(format!(
+            "the log's origin changed from `{}` to `{}`",
+            kept.origin, newest.origin
+        ));
+    }
+    if newest.size < kept.size {
+        return security_error(format!(
+            "the log shrank from {} to {} entries",
+            kept.size, newest.size
+        ));
+    }
+    if newest.size == kept.size {
+        if newest.root != kept.root {
+            return security_error(format!("two different logs at size {}", kept.size));
+        }
+        println!("ok: the log is still at size {}", kept.size);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let answer = client
+        .get(&format!(
+            "/api/v1/audit/consistency?from={}&to={}",
+            kept.size, newest.size
+        ))
+        .await?;
+    let mut proof = Vec::new();
+    for item in answer["proof"]
+        .as_array()
+        .context("consistency proof in the answer")?
+    {
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            item.as_str().unwrap_or_default(),
+        )?;
+        proof.push(
+            merkle::Hash::try_from(bytes.as_slice())
+                .map_err(|_| anyhow::anyhow!("a proof hash is not 32 bytes"))?,
+        );
+    }
+    if let Err(err) =
+        merkle::verify_consistency(kept.size, newest.size, &kept.root, &newest.root, &proof)
+    {
+        return security_error(format!(
+            "the log at size {} does not extend the one kept at size {}: {err}",
+            newest.size, kept.size
+        ));
+    }
+    write_state(state, newest_note)?;
+    println!(
+        "ok: the log grew from {} to {} entries and kept every earlier one",
+        kept.size, newest.size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces the witness state atomically (write, then rename).
+fn write_state(state: &Path, note: &str) -> anyhow::Result<()> {
+    let temp = state.with_extension("tmp");
+    std::fs::write(&temp, note).with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, state).with_context(|| format!("writing {}", state.display()))
 }
 
 async fn users(client: &Client, output: Output, command: UserCommand) -> anyhow::Result<()> {

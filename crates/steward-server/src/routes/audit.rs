@@ -296,6 +296,60 @@ pub struct ProofQuery {
     pub size: Option<u64>,
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The size of the checkpoint the witness holds.
+    #[param(minimum = 1)]
+    pub from: u64,
+    /// A checkpointed size at least `from` (default: the latest checkpoint).
+    #[param(minimum = 1)]
+    pub to: Option<u64>,
+}
+
+/// RFC 9162 consistency proof from the tree of size `from` to a checkpointed size, with
+/// that checkpoint, so a witness holding an older checkpoint can check the log only grew.
+pub async fn consistency(
+    State(app): State<App>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let checkpoints = app.store.checkpoints().await?;
+    let target = match query.to {
+        Some(size) => checkpoints
+            .into_iter()
+            .find(|checkpoint| checkpoint.tree_size == size),
+        None => checkpoints.into_iter().last(),
+    };
+    let Some(target) = target else {
+        return Err(ApiError::NotFound("checkpoint at that size".into()));
+    };
+    if query.from == 0 || target.tree_size < query.from {
+        return Err(ApiError::BadRequest(format!(
+            "from must be in 1..={}, got {}",
+            target.tree_size, query.from
+        )));
+    }
+    let leaves = leaf_hashes(&app.store.audit_leaf_hashes(target.tree_size).await?)?;
+    let proof = merkle::consistency_proof(&leaves, query.from, target.tree_size)
+        .map_err(ApiError::internal)?;
+    Ok(ok(json!({
+        "from": query.from,
+        "to": target.tree_size,
+        "proof": proof.iter().map(|hash| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash)).collect::<Vec<_>>(),
+        "checkpoint": target.note,
+    })))
+}
+
 pub async fn proof(
     State(app): State<App>,
     caller: Caller,

@@ -105,6 +105,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/v1/audit/verify", AUDIT),
     ("GET", "/api/v1/audit/checkpoints", AUDIT),
     ("POST", "/api/v1/audit/checkpoints", ADMIN),
+    ("GET", "/api/v1/audit/consistency", AUDIT),
     ("GET", "/api/v1/audit/proof/{seq}", AUDIT),
     ("GET", "/api/v1/audit/export", AUDIT),
     ("POST", "/api/v1/audit/hash", AUDIT),
@@ -225,6 +226,11 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
         )
         .replace("BLOB", &artifact_digest())
         .replace("{seq}", "1")
+        + if path.ends_with("/consistency") {
+            "?from=1"
+        } else {
+            ""
+        }
 }
 
 fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value> {

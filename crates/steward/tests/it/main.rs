@@ -3,6 +3,7 @@
 
 mod cli;
 mod kill;
+mod witness;
 mod workflow;
 
 use std::io::{BufRead, BufReader};
