@@ -245,6 +245,31 @@ pub enum AliasCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum PackageCommand {
+    /// Pack a model directory (its files and `steward.yaml`) into an OCI image layout at OUT.
+    /// The same inputs always give the same manifest digest.
+    Build {
+        dir: PathBuf,
+        /// The layout folder to create (`-o` is the output format, as for every command).
+        #[arg(long = "out")]
+        out: PathBuf,
+        /// The model's name in the package (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Tag in the layout's index (default: the version, else `latest`).
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, value_enum, default_value = "plain")]
+        layout: Layout,
+        #[arg(long)]
+        version: Option<String>,
+        /// Creation time recorded in the package (default: the Unix epoch, for reproducibility).
+        #[arg(long, default_value = "1970-01-01T00:00:00Z")]
+        created: String,
+    },
+}
+
 #[derive(Args)]
 pub struct SearchArgs {
     text: Option<String>,
@@ -346,6 +371,61 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
         } => serve(&data_dir, overrides(listen, database_url)).await?,
         Command::Demo { serve } => return crate::demo::run(serve).await,
+        Command::Package(PackageCommand::Build {
+            dir,
+            out,
+            name,
+            tag,
+            layout,
+            version,
+            created,
+        }) => {
+            let (documentation, warnings) =
+                register::documentation(&dir, layout, version.as_deref())?;
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            let name = match name {
+                Some(name) => name,
+                None => dir
+                    .canonicalize()?
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "model".to_owned()),
+            };
+            let tag = tag
+                .or_else(|| documentation.version.clone())
+                .unwrap_or_else(|| "latest".to_owned());
+            let options = steward_package::PackOptions {
+                name,
+                tag: tag.clone(),
+                created,
+            };
+            let packed = steward_package::pack(&dir, &out, &documentation, &options)?;
+            let summary = json!({
+                "layout": out.display().to_string(),
+                "tag": tag,
+                "manifest_digest": packed.manifest_digest.as_str(),
+                "governance_digest": packed.governance_digest.as_str(),
+                "layers": packed.layers.iter().map(|layer| json!({"path": layer.path, "media_type": layer.media_type, "digest": layer.digest.as_str(), "size": layer.size})).collect::<Vec<_>>(),
+            });
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+                Output::Table => {
+                    println!(
+                        "Packed {} ({} layers) into {} as `{tag}`.",
+                        packed.manifest_digest,
+                        packed.layers.len(),
+                        out.display()
+                    );
+                    print(
+                        Output::Table,
+                        &json!({"items": summary["layers"]}),
+                        &["path", "media_type", "size"],
+                    );
+                }
+            }
+        }
         Command::Openapi => println!(
             "{}",
             serde_json::to_string_pretty(&steward_server::openapi::build())?

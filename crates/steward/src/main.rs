@@ -102,6 +102,9 @@ pub enum Command {
     Aliases(commands::AliasCommand),
     /// Search the inventory.
     Search(commands::SearchArgs),
+    /// Model packages (OCI image layouts with ModelPack media types).
+    #[command(subcommand)]
+    Package(commands::PackageCommand),
     /// Print the API's OpenAPI document (the same one the server serves).
     Openapi,
 }
@@ -131,5 +134,14 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Catches clashing flags (e.g. a subcommand reusing the global `-o`) at test time.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -49,7 +49,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn from_dir(dir: &Path, layout: Layout, version: Option<&str>) -> anyhow::Result<Registration> {
+/// The version's documentation from a model directory: imported from `MLmodel` or a Hugging
+/// Face card per `layout`, then `steward.yaml` over it, then `version` over that. Returns it
+/// with the importers' warnings; artifacts are not listed.
+pub fn documentation(
+    dir: &Path,
+    layout: Layout,
+    version: Option<&str>,
+) -> anyhow::Result<(VersionManifest, Vec<String>)> {
     let mut warnings = Vec::new();
     let read = |name: &str| -> anyhow::Result<Option<String>> {
         let path = dir.join(name);
@@ -82,6 +89,12 @@ pub fn from_dir(dir: &Path, layout: Layout, version: Option<&str>) -> anyhow::Re
     if let Some(version) = version {
         manifest.version = Some(version.to_owned());
     }
+    Ok((manifest, warnings))
+}
+
+pub fn from_dir(dir: &Path, layout: Layout, version: Option<&str>) -> anyhow::Result<Registration> {
+    let (manifest, warnings) = documentation(dir, layout, version)?;
+    let mut manifest = manifest;
     let mut paths = Vec::new();
     walk(dir, dir, &mut paths)?;
     let mut files = Vec::new();

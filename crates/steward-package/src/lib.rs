@@ -1,0 +1,392 @@
+//! Model packaging: a model directory becomes an OCI image layout (`oci-layout`,
+//! `index.json`, `blobs/sha256/…`) with CNCF ModelPack media types, and the version's
+//! documentation travels beside it as an OCI referrer whose `subject` is the model manifest.
+//!
+//! Invariants:
+//! - Reproducible: the same files and documentation give byte-identical blobs, hence the
+//!   same manifest digest. Files are taken in byte order of their paths, every timestamp is
+//!   `PackOptions::created` (default the Unix epoch), owners are 0 and modes are 0644 or 0755.
+//! - Every blob is written under the SHA-256 of its bytes, streamed (never whole in memory),
+//!   through a temporary file renamed into place.
+//! - Nothing outside the model directory is read: symbolic links are refused, not followed.
+
+pub mod classify;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use steward_core::domain::Digest;
+use steward_core::manifest::VersionManifest;
+
+use classify::{LayerKind, classify, weight_format};
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub const MODEL_ARTIFACT_TYPE: &str = "application/vnd.cncf.model.manifest.v1+json";
+pub const MODEL_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.model.config.v1+json";
+/// Steward's governance document (the version's documentation), attached as a referrer.
+pub const GOVERNANCE_ARTIFACT_TYPE: &str = "application/vnd.steward.governance.v1+json";
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The file in a model directory that holds its documentation; it is not a layer.
+pub const PACKAGE_MANIFEST_FILE: &str = "steward.yaml";
+/// Bounds on what one package may hold.
+pub const FILES_MAX: usize = 100_000;
+pub const PATH_BYTES_MAX: usize = 4096;
+const COPY_CHUNK_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "`{0}` is a symbolic link; packages take only regular files from inside the model directory"
+    )]
+    Symlink(String),
+    #[error("`{0}` is not valid UTF-8; file names in a package must be")]
+    NonUtf8Path(PathBuf),
+    #[error("the model directory holds more than {FILES_MAX} files")]
+    TooManyFiles,
+    #[error("path `{0}` is longer than {PATH_BYTES_MAX} bytes")]
+    PathTooLong(String),
+    #[error("the model directory has no files to pack")]
+    Empty,
+    #[error("output `{0}` already exists and is not empty; packages are never written over")]
+    OutputExists(PathBuf),
+    #[error("tag `{0}` is not a valid OCI reference name")]
+    BadTag(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
+    move |source| PackError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    /// `descriptor.name` of the ModelPack config, e.g. `retail/credit-risk`.
+    pub name: String,
+    /// The tag in `index.json` (`org.opencontainers.image.ref.name`).
+    pub tag: String,
+    /// RFC 3339 time recorded as the creation time (reproducible builds pin it).
+    pub created: String,
+}
+
+/// One packed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub path: String,
+    pub media_type: &'static str,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The model manifest's digest: the package's identity.
+    pub manifest_digest: Digest,
+    pub governance_digest: Digest,
+    pub layers: Vec<Layer>,
+}
+
+/// Packs `model_dir` into a new OCI image layout at `out`.
+pub fn pack(
+    model_dir: &Path,
+    out: &Path,
+    documentation: &VersionManifest,
+    options: &PackOptions,
+) -> Result<Packed, PackError> {
+    if !is_valid_tag(&options.tag) {
+        return Err(PackError::BadTag(options.tag.clone()));
+    }
+    let files = list_files(model_dir)?;
+    if files.is_empty() {
+        return Err(PackError::Empty);
+    }
+    let layout = Layout::create(out)?;
+    let mut layers = Vec::with_capacity(files.len());
+    for (path, absolute, executable) in &files {
+        let kind = classify(path);
+        let file = std::fs::File::open(absolute).map_err(io(absolute))?;
+        let (digest, size) = layout.write_blob_from(file, absolute)?;
+        layers.push((
+            Layer {
+                path: path.clone(),
+                media_type: kind.raw_media_type(),
+                digest,
+                size,
+            },
+            *executable,
+        ));
+    }
+    let weight_paths: Vec<&str> = layers
+        .iter()
+        .filter(|(layer, _)| classify(&layer.path) == LayerKind::Weight)
+        .map(|(layer, _)| layer.path.as_str())
+        .collect();
+    let config = model_config(
+        documentation,
+        options,
+        weight_format(&weight_paths),
+        &layers,
+    );
+    let config_bytes = to_json_bytes(&config);
+    let (config_digest, config_size) = layout.write_blob(&config_bytes)?;
+    let layer_descriptors: Vec<Value> = layers
+        .iter()
+        .map(|(layer, executable)| {
+            let metadata = json!({
+                "name": layer.path, "mode": if *executable { 0o755 } else { 0o644 }, "uid": 0, "gid": 0,
+                "size": layer.size, "mtime": options.created, "typeflag": 48,
+            });
+            json!({
+                "mediaType": layer.media_type,
+                "digest": layer.digest.as_str(),
+                "size": layer.size,
+                "annotations": {
+                    "org.cncf.model.filepath": layer.path,
+                    "org.cncf.model.file.metadata+json": metadata.to_string(),
+                    "org.cncf.model.file.mediatype.untested": "true",
+                    "org.opencontainers.image.title": layer.path,
+                },
+            })
+        })
+        .collect();
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        json!(options.created),
+    );
+    annotations.insert("org.opencontainers.image.title".into(), json!(options.name));
+    if let Some(version) = &documentation.version {
+        annotations.insert("org.opencontainers.image.version".into(), json!(version));
+    }
+    if let Some(licence) = &documentation.licence {
+        annotations.insert("org.opencontainers.image.licenses".into(), json!(licence));
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "artifactType": MODEL_ARTIFACT_TYPE,
+        "config": {"mediaType": MODEL_CONFIG_MEDIA_TYPE, "digest": config_digest.as_str(), "size": config_size},
+        "layers": layer_descriptors,
+        "annotations": annotations,
+    });
+    let manifest_bytes = to_json_bytes(&manifest);
+    let (manifest_digest, manifest_size) = layout.write_blob(&manifest_bytes)?;
+
+    // The documentation, as a referrer of the model manifest: it names the model, the model
+    // does not name it, so the model's identity is its files and ModelPack config alone.
+    let mut governance_doc = documentation.clone();
+    governance_doc.artifacts.clear();
+    let governance_bytes = steward_core::canonical::to_string(
+        &serde_json::to_value(&governance_doc).unwrap_or(Value::Null),
+    )
+    .into_bytes();
+    let (governance_doc_digest, governance_doc_size) = layout.write_blob(&governance_bytes)?;
+    let (empty_digest, empty_size) = layout.write_blob(b"{}")?;
+    let governance = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "artifactType": GOVERNANCE_ARTIFACT_TYPE,
+        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty_digest.as_str(), "size": empty_size},
+        "layers": [{"mediaType": GOVERNANCE_ARTIFACT_TYPE, "digest": governance_doc_digest.as_str(), "size": governance_doc_size}],
+        "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "artifactType": MODEL_ARTIFACT_TYPE, "digest": manifest_digest.as_str(), "size": manifest_size},
+        "annotations": {"org.opencontainers.image.created": options.created},
+    });
+    let governance_bytes = to_json_bytes(&governance);
+    let (governance_digest, governance_size) = layout.write_blob(&governance_bytes)?;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [
+            {
+                "mediaType": MANIFEST_MEDIA_TYPE, "artifactType": MODEL_ARTIFACT_TYPE,
+                "digest": manifest_digest.as_str(), "size": manifest_size,
+                "annotations": {"org.opencontainers.image.ref.name": options.tag},
+            },
+            {
+                "mediaType": MANIFEST_MEDIA_TYPE, "artifactType": GOVERNANCE_ARTIFACT_TYPE,
+                "digest": governance_digest.as_str(), "size": governance_size,
+            },
+        ],
+    });
+    layout.write_file("index.json", &to_json_bytes(&index))?;
+    layout.write_file(
+        "oci-layout",
+        &to_json_bytes(&json!({"imageLayoutVersion": "1.0.0"})),
+    )?;
+    Ok(Packed {
+        manifest_digest,
+        governance_digest,
+        layers: layers.into_iter().map(|(layer, _)| layer).collect(),
+    })
+}
+
+fn model_config(
+    documentation: &VersionManifest,
+    options: &PackOptions,
+    format: Option<&str>,
+    layers: &[(Layer, bool)],
+) -> Value {
+    let card = documentation.model_card.as_ref();
+    let mut descriptor = serde_json::Map::new();
+    descriptor.insert("createdAt".into(), json!(options.created));
+    descriptor.insert("name".into(), json!(options.name));
+    if let Some(version) = &documentation.version {
+        descriptor.insert("version".into(), json!(version));
+    }
+    if let Some(licence) = &documentation.licence {
+        descriptor.insert("licenses".into(), json!([licence]));
+    }
+    if let Some(authors) = card
+        .map(|card| &card.authors)
+        .filter(|authors| !authors.is_empty())
+    {
+        descriptor.insert("authors".into(), json!(authors));
+    }
+    if let Some(description) = card.and_then(|card| card.description.as_ref()) {
+        descriptor.insert("description".into(), json!(description));
+    }
+    let mut config = serde_json::Map::new();
+    if let Some(format) = format {
+        config.insert("format".into(), json!(format));
+    }
+    // Raw layers are stored uncompressed, so each layer's diffId is its digest.
+    let diff_ids: Vec<&str> = layers
+        .iter()
+        .map(|(layer, _)| layer.digest.as_str())
+        .collect();
+    json!({"descriptor": descriptor, "config": config, "modelfs": {"type": "layers", "diffIds": diff_ids}})
+}
+
+fn to_json_bytes(value: &Value) -> Vec<u8> {
+    // INVARIANT: serde_json cannot fail on a `Value`; field order is the insertion order
+    // above (serde_json `preserve_order`), which is fixed, so the bytes are reproducible.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// OCI `ref.name`: components of `[A-Za-z0-9]` joined by `-._:@+` (or `--`), `/` between.
+fn is_valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && tag.split('/').all(|component| {
+            let bytes = component.as_bytes();
+            !bytes.is_empty()
+                && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+                && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._:@+".contains(b))
+        })
+}
+
+/// Every regular file under `root` except `steward.yaml`: `(relative path, path, executable)`,
+/// in byte order of the relative path.
+fn list_files(root: &Path) -> Result<Vec<(String, PathBuf, bool)>, PackError> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let path = entry.path();
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            let Some(relative) = relative.to_str() else {
+                return Err(PackError::NonUtf8Path(path));
+            };
+            let relative = relative.replace(std::path::MAIN_SEPARATOR, "/");
+            let file_type = entry.file_type().map_err(io(&path))?;
+            if file_type.is_symlink() {
+                return Err(PackError::Symlink(relative));
+            }
+            if file_type.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if relative == PACKAGE_MANIFEST_FILE {
+                continue;
+            }
+            if relative.len() > PATH_BYTES_MAX {
+                return Err(PackError::PathTooLong(relative));
+            }
+            #[cfg(unix)]
+            let executable = {
+                use std::os::unix::fs::PermissionsExt;
+                entry.metadata().map_err(io(&path))?.permissions().mode() & 0o111 != 0
+            };
+            #[cfg(not(unix))]
+            let executable = false;
+            files.push((relative, path, executable));
+            if files.len() > FILES_MAX {
+                return Err(PackError::TooManyFiles);
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(files)
+}
+
+/// An image layout being written.
+struct Layout {
+    root: PathBuf,
+    blobs: PathBuf,
+}
+
+impl Layout {
+    fn create(root: &Path) -> Result<Layout, PackError> {
+        if root.exists() && std::fs::read_dir(root).map_err(io(root))?.next().is_some() {
+            return Err(PackError::OutputExists(root.to_owned()));
+        }
+        let blobs = root.join("blobs").join("sha256");
+        std::fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+        Ok(Layout {
+            root: root.to_owned(),
+            blobs,
+        })
+    }
+
+    fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64), PackError> {
+        self.write_blob_from(bytes, &self.root)
+    }
+
+    /// Streams `reader` into `blobs/sha256/<hex>` through a temporary file.
+    fn write_blob_from(
+        &self,
+        mut reader: impl Read,
+        source: &Path,
+    ) -> Result<(Digest, u64), PackError> {
+        let temp = self.root.join(".blob.tmp");
+        let mut file = std::fs::File::create(&temp).map_err(io(&temp))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut chunk = vec![0u8; COPY_CHUNK_BYTES];
+        loop {
+            let n = reader.read(&mut chunk).map_err(io(source))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+            file.write_all(&chunk[..n]).map_err(io(&temp))?;
+            size += n as u64;
+        }
+        file.sync_all().map_err(io(&temp))?;
+        let digest = Digest::from_sha256(hasher.finalize().into());
+        let target = self.blobs.join(digest.hex());
+        std::fs::rename(&temp, &target).map_err(io(&target))?;
+        Ok((digest, size))
+    }
+
+    fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), PackError> {
+        let path = self.root.join(name);
+        std::fs::write(&path, bytes).map_err(io(&path))
+    }
+}
+
+#[cfg(test)]
+mod tests;

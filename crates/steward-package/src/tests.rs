@@ -1,0 +1,217 @@
+//! Packing: reproducible digests, a well-formed layout, ModelPack config and manifest, the
+//! governance referrer, and refusals that name what is wrong.
+
+use std::path::Path;
+
+use expect_test::expect;
+use serde_json::Value;
+
+use super::*;
+
+fn options() -> PackOptions {
+    PackOptions {
+        name: "retail/credit-risk".into(),
+        tag: "1.0.0".into(),
+        created: "1970-01-01T00:00:00Z".into(),
+    }
+}
+
+fn documentation() -> VersionManifest {
+    serde_json::from_value(json!({
+        "version": "1.0.0",
+        "licence": "Apache-2.0",
+        "intended_use": "Score credit applications.",
+        "model_card": {"description": "Logistic regression.", "authors": ["alice"], "markdown": "# Credit"},
+    }))
+    .unwrap()
+}
+
+fn model_dir(root: &Path) -> PathBuf {
+    let dir = root.join("model");
+    for (path, bytes) in [
+        ("model.onnx", &b"onnx weights"[..]),
+        ("config.json", b"{\"threshold\": 0.5}"),
+        ("README.md", b"# Credit risk"),
+        ("requirements.txt", b"scikit-learn==1.5.2\n"),
+        ("data/sample.csv", b"income,age\n1,2\n"),
+        ("steward.yaml", b"version: 1.0.0\n"),
+    ] {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn blob(out: &Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        out.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+#[test]
+fn packing_is_reproducible_and_pinned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let first = pack(&dir, &tmp.path().join("one"), &documentation(), &options()).unwrap();
+    // Same content, other timestamps and another output folder: the same bytes.
+    std::fs::write(dir.join("README.md"), b"# Credit risk").unwrap();
+    let second = pack(&dir, &tmp.path().join("two"), &documentation(), &options()).unwrap();
+    assert_eq!(first.manifest_digest, second.manifest_digest);
+    for name in ["index.json", "oci-layout"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("one").join(name)).unwrap(),
+            std::fs::read(tmp.path().join("two").join(name)).unwrap()
+        );
+    }
+    // Pinned: a change here changes the identity of every package already built.
+    expect!["sha256:5fe9446ca6749429273527d7153222223cf484d111889f63a2b1e59d042aabc2"]
+        .assert_eq(first.manifest_digest.as_str());
+    // One byte of one file changes the identity.
+    std::fs::write(dir.join("model.onnx"), b"onnx weightz").unwrap();
+    let third = pack(
+        &dir,
+        &tmp.path().join("three"),
+        &documentation(),
+        &options(),
+    )
+    .unwrap();
+    assert_ne!(first.manifest_digest, third.manifest_digest);
+}
+
+#[test]
+fn the_layout_manifest_and_config_follow_oci_and_modelpack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let packed = pack(&model_dir(tmp.path()), &out, &documentation(), &options()).unwrap();
+    assert_eq!(
+        read_json(&out.join("oci-layout")),
+        json!({"imageLayoutVersion": "1.0.0"})
+    );
+    // Every blob hashes to its name.
+    for entry in std::fs::read_dir(out.join("blobs/sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        assert_eq!(Digest::of_bytes(&std::fs::read(&path).unwrap()).hex(), name);
+    }
+    let index = read_json(&out.join("index.json"));
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        packed.manifest_digest.as_str()
+    );
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "1.0.0"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&blob(&out, packed.manifest_digest.as_str())).unwrap();
+    assert_eq!(manifest["artifactType"], MODEL_ARTIFACT_TYPE);
+    let kinds: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            format!(
+                "{} {}",
+                layer["annotations"]["org.cncf.model.filepath"]
+                    .as_str()
+                    .unwrap(),
+                layer["mediaType"].as_str().unwrap()
+            )
+        })
+        .collect();
+    expect![[r#"
+        README.md application/vnd.cncf.model.doc.v1.raw
+        config.json application/vnd.cncf.model.weight.config.v1.raw
+        data/sample.csv application/vnd.cncf.model.dataset.v1.raw
+        model.onnx application/vnd.cncf.model.weight.v1.raw
+        requirements.txt application/vnd.cncf.model.code.v1.raw"#]]
+    .assert_eq(&kinds.join("\n"));
+    let config: Value =
+        serde_json::from_slice(&blob(&out, manifest["config"]["digest"].as_str().unwrap()))
+            .unwrap();
+    assert_eq!(config["config"]["format"], "onnx");
+    assert_eq!(config["descriptor"]["licenses"], json!(["Apache-2.0"]));
+    let diff_ids: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(config["modelfs"]["diffIds"], json!(diff_ids));
+    // The documentation is a referrer of the model manifest.
+    let governance: Value =
+        serde_json::from_slice(&blob(&out, packed.governance_digest.as_str())).unwrap();
+    assert_eq!(
+        governance["subject"]["digest"],
+        packed.manifest_digest.as_str()
+    );
+    let document: Value = serde_json::from_slice(&blob(
+        &out,
+        governance["layers"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(document["intended_use"], "Score credit applications.");
+}
+
+#[test]
+fn bad_inputs_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let out = tmp.path().join("out");
+    pack(&dir, &out, &documentation(), &options()).unwrap();
+    let err = pack(&dir, &out, &documentation(), &options()).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("already exists and is not empty; packages are never written over"),
+        "{err}"
+    );
+    let err = pack(
+        &dir,
+        &tmp.path().join("x"),
+        &documentation(),
+        &PackOptions {
+            tag: "-bad".into(),
+            ..options()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tag `-bad` is not a valid OCI reference name"
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("steward.yaml"), "version: 1.0.0").unwrap();
+    assert_eq!(
+        pack(&empty, &tmp.path().join("y"), &documentation(), &options())
+            .unwrap_err()
+            .to_string(),
+        "the model directory has no files to pack"
+    );
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("escape")).unwrap();
+        let err = pack(&dir, &tmp.path().join("z"), &documentation(), &options()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`escape` is a symbolic link; packages take only regular files from inside the model directory"
+        );
+    }
+}
+
+#[test]
+fn tags_follow_the_oci_grammar() {
+    for tag in ["1.0.0", "latest", "v1.2.3-rc.1", "team/model:1", "a--b"] {
+        assert!(is_valid_tag(tag), "{tag}");
+    }
+    for tag in ["", "-x", "x-", "a b", "ü", "a//b"] {
+        assert!(!is_valid_tag(tag), "{tag}");
+    }
+}
