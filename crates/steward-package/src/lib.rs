@@ -11,6 +11,7 @@
 //! - Nothing outside the model directory is read: symbolic links are refused, not followed.
 
 pub mod classify;
+pub mod inspect;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -202,31 +203,45 @@ pub fn pack(
     });
     let governance_bytes = to_json_bytes(&governance);
     let (governance_digest, governance_size) = layout.write_blob(&governance_bytes)?;
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": INDEX_MEDIA_TYPE,
-        "manifests": [
-            {
-                "mediaType": MANIFEST_MEDIA_TYPE, "artifactType": MODEL_ARTIFACT_TYPE,
-                "digest": manifest_digest.as_str(), "size": manifest_size,
-                "annotations": {"org.opencontainers.image.ref.name": options.tag},
-            },
-            {
-                "mediaType": MANIFEST_MEDIA_TYPE, "artifactType": GOVERNANCE_ARTIFACT_TYPE,
-                "digest": governance_digest.as_str(), "size": governance_size,
-            },
-        ],
-    });
-    layout.write_file("index.json", &to_json_bytes(&index))?;
     layout.write_file(
-        "oci-layout",
-        &to_json_bytes(&json!({"imageLayoutVersion": "1.0.0"})),
+        "index.json",
+        &index_json(
+            &options.tag,
+            (&manifest_digest, manifest_size),
+            (&governance_digest, governance_size),
+        ),
     )?;
+    layout.write_file("oci-layout", &oci_layout_json())?;
     Ok(Packed {
         manifest_digest,
         governance_digest,
         layers: layers.into_iter().map(|(layer, _)| layer).collect(),
     })
+}
+
+/// The layout's `index.json`: the model manifest under `tag`, then its governance referrer.
+/// Pull writes the same bytes, so a pulled layout is identical to the pushed one.
+pub fn index_json(tag: &str, manifest: (&Digest, u64), governance: (&Digest, u64)) -> Vec<u8> {
+    to_json_bytes(&json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [
+            {
+                "mediaType": MANIFEST_MEDIA_TYPE, "artifactType": MODEL_ARTIFACT_TYPE,
+                "digest": manifest.0.as_str(), "size": manifest.1,
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            },
+            {
+                "mediaType": MANIFEST_MEDIA_TYPE, "artifactType": GOVERNANCE_ARTIFACT_TYPE,
+                "digest": governance.0.as_str(), "size": governance.1,
+            },
+        ],
+    }))
+}
+
+/// The `oci-layout` file.
+pub fn oci_layout_json() -> Vec<u8> {
+    to_json_bytes(&json!({"imageLayoutVersion": "1.0.0"}))
 }
 
 fn model_config(

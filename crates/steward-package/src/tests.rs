@@ -215,3 +215,26 @@ fn tags_follow_the_oci_grammar() {
         assert!(!is_valid_tag(tag), "{tag}");
     }
 }
+
+#[test]
+fn inspect_reads_back_what_pack_wrote_and_lists_every_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let packed = pack(&model_dir(tmp.path()), &out, &documentation(), &options()).unwrap();
+    let manifest = blob(&out, packed.manifest_digest.as_str());
+    let governance = blob(&out, packed.governance_digest.as_str());
+    let facts = inspect::inspect(&manifest, &governance).unwrap();
+    assert_eq!(facts.manifest_digest, packed.manifest_digest);
+    assert_eq!(facts.layers.len(), 5);
+    assert_eq!(facts.layers[3].path.as_deref(), Some("model.onnx"));
+
+    let mut bad: Value = serde_json::from_slice(&manifest).unwrap();
+    bad["artifactType"] = json!("application/x-other");
+    bad["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../escape");
+    bad["layers"][1]["mediaType"] = json!("text/plain");
+    let err = inspect::inspect(&serde_json::to_vec(&bad).unwrap(), &governance).unwrap_err();
+    expect!["package has 4 problem(s): manifest artifactType must be `application/vnd.cncf.model.manifest.v1+json`, not `application/x-other`; layer 0 file path `../escape` must be relative, without `..`; layer 1 mediaType `text/plain` is not a ModelPack layer type; governance manifest subject must be the model manifest `sha256:cb6b9ebe8645afb125dfd65577da7e17177099619341fac1f173eefa82c3d2ed`"]
+        .assert_eq(&err.to_string());
+    let err = inspect::inspect(b"[]", b"{").unwrap_err();
+    assert_eq!(err.problems.len(), 2, "{err}");
+}

@@ -91,11 +91,13 @@ routes! {
     GET "/api/v1/models/{unit}/{model}" => Some(Action::ModelRead), "Show a model";
     GET "/api/v1/models/{unit}/{model}/versions" => Some(Action::ModelRead), "List a model's versions";
     POST "/api/v1/models/{unit}/{model}/versions" body(steward_core::manifest::VersionManifest) => Some(Action::VersionRegister), "Register a version (documentation is checked)";
+    POST "/api/v1/models/{unit}/{model}/packages" body(registry::NewPackage) => Some(Action::VersionRegister), "Register a version from a pushed OCI package (id = manifest digest)";
     GET "/api/v1/models/{unit}/{model}/aliases" query(registry::AsOf) => Some(Action::AliasRead), "Current aliases, or as of a time";
     PUT "/api/v1/models/{unit}/{model}/aliases/{environment}" body(registry::AliasTarget) => Some(Action::AliasSet), "Move an environment's alias to a version";
     GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" query(registry::AsOf) => Some(Action::AliasRead), "Every move of an alias";
     GET "/api/v1/models/{unit}/{model}/audit" query(registry::Limit) => Some(Action::ModelRead), "Audit entries about a model";
     GET "/api/v1/versions/{digest}" => Some(Action::VersionRead), "Show a version by digest (deprecated ones too)";
+    GET "/api/v1/versions/{digest}/package" => Some(Action::VersionRead), "A packaged version's manifests, to pull it back byte for byte";
     POST "/api/v1/versions/{digest}/deprecate" body(registry::Deprecation) => Some(Action::VersionDeprecate), "Deprecate a version";
     GET "/api/v1/versions/{digest}/approvals" => Some(Action::VersionRead), "List sign-offs of a version";
     POST "/api/v1/versions/{digest}/approvals" body(registry::NewApproval) => Some(Action::VersionApprove), "Sign off a version";

@@ -67,6 +67,10 @@ pub fn api_routes() -> Router<App> {
             get(registry::list_versions).post(registry::register_version),
         )
         .route(
+            "/api/v1/models/{unit}/{model}/packages",
+            post(registry::register_package),
+        )
+        .route(
             "/api/v1/models/{unit}/{model}/aliases",
             get(registry::list_aliases),
         )
@@ -83,6 +87,10 @@ pub fn api_routes() -> Router<App> {
             get(registry::model_audit),
         )
         .route("/api/v1/versions/{digest}", get(registry::show_version))
+        .route(
+            "/api/v1/versions/{digest}/package",
+            get(registry::show_package),
+        )
         .route(
             "/api/v1/versions/{digest}/deprecate",
             post(registry::deprecate_version),

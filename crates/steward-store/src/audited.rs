@@ -300,8 +300,8 @@ impl AuditedTx {
 
     pub async fn insert_version(&mut self, version: &Version) -> Result<(), StoreError> {
         let query = sqlx::query(
-            "INSERT INTO versions (digest, business_unit, model, version_label, manifest, card_text, author, registered_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO versions (digest, business_unit, model, version_label, manifest, card_text, author, registered_at, package)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&version.digest)
         .bind(&version.business_unit)
@@ -310,7 +310,8 @@ impl AuditedTx {
         .bind(&version.manifest)
         .bind(&version.card_text)
         .bind(&version.author)
-        .bind(&version.registered_at);
+        .bind(&version.registered_at)
+        .bind(&version.package);
         self.exec(query, || {
             format!(
                 "version `{}` of `{}/{}` (or its digest)",

@@ -84,6 +84,8 @@ pub struct Version {
     pub deprecated_at: Option<String>,
     pub deprecated_by: Option<String>,
     pub deprecation_reason: Option<String>,
+    /// Package facts (JSON) when the version came from an OCI package.
+    pub package: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -151,7 +153,7 @@ pub struct SearchFilter {
 
 const MODEL_COLUMNS: &str =
     "business_unit, name, owner, description, category, risk_class, tier, created_at, created_by";
-const VERSION_COLUMNS: &str = "digest, business_unit, model, version_label, manifest, card_text, author, registered_at, deprecated_at, deprecated_by, deprecation_reason";
+const VERSION_COLUMNS: &str = "digest, business_unit, model, version_label, manifest, card_text, author, registered_at, deprecated_at, deprecated_by, deprecation_reason, package";
 const ALIAS_COLUMNS: &str = "id, business_unit, model, environment, digest, previous_digest, moved_by, moved_at, reason, approval, audit_seq";
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern (with `ESCAPE '\'`).

@@ -303,6 +303,7 @@ async fn given_model(store: &Store) {
             deprecated_at: None,
             deprecated_by: None,
             deprecation_reason: None,
+            package: None,
         })
         .await
         .unwrap();

@@ -20,6 +20,13 @@ pub enum ClientError {
     },
     #[error("cannot reach {url}: {source}")]
     Transport { url: String, source: reqwest::Error },
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("downloaded bytes hash to `{actual}`, not `{digest}`; nothing was kept")]
+    Corrupt { digest: String, actual: String },
 }
 
 impl Client {
@@ -115,6 +122,83 @@ impl Client {
             .json()
             .await
             .map_err(|source| ClientError::Transport { url, source })
+    }
+
+    /// Uploads a file as a blob, streamed from disk.
+    pub async fn put_file(&self, path: &str, file: &std::path::Path) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let handle = tokio::fs::File::open(file)
+            .await
+            .map_err(|err| ClientError::File {
+                path: file.display().to_string(),
+                source: err,
+            })?;
+        let size = handle
+            .metadata()
+            .await
+            .map_err(|err| ClientError::File {
+                path: file.display().to_string(),
+                source: err,
+            })?
+            .len();
+        let chunks = futures_util::stream::try_unfold(handle, |mut handle| async move {
+            use tokio::io::AsyncReadExt;
+            let mut chunk = vec![0u8; 1 << 20];
+            let n = handle.read(&mut chunk).await?;
+            chunk.truncate(n);
+            Ok::<_, std::io::Error>((n > 0).then_some((chunk, handle)))
+        });
+        let builder = self
+            .http
+            .put(&url)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", size)
+            .body(reqwest::Body::wrap_stream(chunks));
+        let response = self.send(builder, &url).await?;
+        response
+            .json()
+            .await
+            .map_err(|source| ClientError::Transport { url, source })
+    }
+
+    /// Downloads a blob into `file`, checking on the way that it hashes to `digest`.
+    pub async fn download(
+        &self,
+        path: &str,
+        file: &std::path::Path,
+        digest: &str,
+    ) -> Result<(), ClientError> {
+        use sha2::Digest as _;
+        use tokio::io::AsyncWriteExt;
+        let url = format!("{}{path}", self.base);
+        let mut response = self.send(self.http.get(&url), &url).await?;
+        let file_error = |err: std::io::Error| ClientError::File {
+            path: file.display().to_string(),
+            source: err,
+        };
+        let mut out = tokio::fs::File::create(file).await.map_err(file_error)?;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?
+        {
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(file_error)?;
+        }
+        out.sync_all().await.map_err(file_error)?;
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            let _ = tokio::fs::remove_file(file).await;
+            return Err(ClientError::Corrupt {
+                digest: digest.to_owned(),
+                actual,
+            });
+        }
+        Ok(())
     }
 
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {

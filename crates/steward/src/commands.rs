@@ -268,6 +268,21 @@ pub enum PackageCommand {
         #[arg(long, default_value = "1970-01-01T00:00:00Z")]
         created: String,
     },
+    /// Upload a layout's blobs and register it as a version of UNIT/MODEL; the version's
+    /// id is the package's manifest digest.
+    Push {
+        layout: PathBuf,
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Give a packaged version back as an OCI layout, byte for byte (every blob re-hashed).
+    Pull {
+        digest: String,
+        #[arg(long = "out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -425,6 +440,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+        }
+        Command::Package(PackageCommand::Push { layout, model, tag }) => {
+            print(
+                output,
+                &crate::package::push(&client, &layout, &model, tag.as_deref()).await?,
+                &[],
+            );
+        }
+        Command::Package(PackageCommand::Pull { digest, out }) => {
+            print(
+                output,
+                &crate::package::pull(&client, &digest, &out).await?,
+                &[],
+            );
         }
         Command::Openapi => println!(
             "{}",

@@ -7,6 +7,7 @@
 mod client;
 mod commands;
 mod demo;
+mod package;
 mod register;
 
 use std::path::PathBuf;

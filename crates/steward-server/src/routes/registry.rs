@@ -264,21 +264,14 @@ pub async fn list_versions(
     Ok(ok(json!({ "items": versions })))
 }
 
-pub async fn register_version(
-    State(app): State<App>,
-    caller: Caller,
-    ApiPath((unit, name)): ApiPath<(String, String)>,
-    JsonBody(manifest): JsonBody<VersionManifest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let model = load_model(&app, &unit, &name).await?;
-    let decision = authorize(
-        &app,
-        &caller,
-        Resource::Model(facts_of(&model)),
-        RoleScope::Unit(unit.clone()),
-        Facts::default(),
-    )
-    .await?;
+/// What every registration must satisfy, plain or packaged: a well-formed manifest, the
+/// documentation its model's templates require (every missing field listed), and every
+/// artifact already in the blob store with the stated size.
+async fn check_registration(
+    app: &App,
+    model: &steward_store::Model,
+    manifest: &VersionManifest,
+) -> Result<(), ApiError> {
     manifest.check().map_err(|err| ApiError::Unprocessable {
         message: err.to_string(),
         details: json!({"problems": err.problems}),
@@ -288,7 +281,7 @@ pub async fn register_version(
         tier: Tier::new(model.tier).map_err(ApiError::internal)?,
         category: model.category.parse().map_err(ApiError::internal)?,
     };
-    let missing = app.templates.missing_fields(facts, &manifest);
+    let missing = app.templates.missing_fields(facts, manifest);
     if !missing.is_empty() {
         let fields: Vec<&str> = missing.iter().map(|field| field.field.as_str()).collect();
         let message = format!(
@@ -329,6 +322,25 @@ pub async fn register_version(
             details: json!({ "missing_blobs": absent }),
         });
     }
+    Ok(())
+}
+
+pub async fn register_version(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
+    JsonBody(manifest): JsonBody<VersionManifest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let model = load_model(&app, &unit, &name).await?;
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    check_registration(&app, &model, &manifest).await?;
     let unit_name = Name::parse("business unit", &unit).map_err(bad)?;
     let model_name = Name::parse("model", &name).map_err(bad)?;
     let digest = manifest.digest(&unit_name, &model_name);
@@ -349,6 +361,7 @@ pub async fn register_version(
         deprecated_at: None,
         deprecated_by: None,
         deprecation_reason: None,
+        package: None,
     };
     let mut tx = app.store.begin().await?;
     tx.insert_version(&version).await?;
@@ -892,4 +905,203 @@ pub async fn list_models(state: State<App>, caller: Caller) -> Result<Json<Value
         limit: None,
     };
     search(state, caller, ApiQuery(query)).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPackage {
+    /// The model manifest's bytes, base64: its SHA-256 becomes the version's id.
+    #[schema(min_length = 1)]
+    pub manifest: String,
+    /// The governance referrer manifest's bytes, base64.
+    #[schema(min_length = 1)]
+    pub governance: String,
+    /// The tag the layout carried (`org.opencontainers.image.ref.name`).
+    #[schema(min_length = 1)]
+    pub tag: String,
+}
+
+fn decode_base64(what: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
+        .map_err(|err| bad(format!("{what} is not base64: {err}")))
+}
+
+/// Stores manifest bytes as a blob under their own digest (content addressing).
+async fn store_manifest_blob(
+    app: &App,
+    bytes: &[u8],
+    caller: &str,
+    tx: &mut steward_store::AuditedTx,
+) -> Result<Digest, ApiError> {
+    let expected = Digest::of_bytes(bytes);
+    let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes.to_vec())]);
+    let (digest, size) = app
+        .blobs
+        .put(chunks, Some(&expected), bytes.len() as u64)
+        .await
+        .map_err(ApiError::internal)?;
+    tx.insert_blob(digest.as_str(), size, caller, &app.now())
+        .await?;
+    Ok(digest)
+}
+
+/// Registers a version from an OCI package pushed blob by blob: its id is the model
+/// manifest's digest, its documentation comes from the governance referrer.
+pub async fn register_package(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath((unit, name)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<NewPackage>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let model = load_model(&app, &unit, &name).await?;
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let manifest_bytes = decode_base64("manifest", &body.manifest)?;
+    let governance_bytes = decode_base64("governance", &body.governance)?;
+    let facts =
+        steward_package::inspect::inspect(&manifest_bytes, &governance_bytes).map_err(|err| {
+            ApiError::Unprocessable {
+                message: err.to_string(),
+                details: json!({"problems": err.problems}),
+            }
+        })?;
+    // The blobs that are not artifacts must be here too.
+    let mut absent = Vec::new();
+    for blob in [
+        &facts.config,
+        &facts.governance_config,
+        &facts.governance_document,
+    ] {
+        match app.store.blob(blob.digest.as_str()).await? {
+            Some(stored) if stored.size_bytes as u64 == blob.size => {}
+            _ => absent.push(format!("{} ({})", blob.media_type, blob.digest)),
+        }
+    }
+    if !absent.is_empty() {
+        let message = format!(
+            "blobs must be uploaded before registration: {}",
+            absent.join(", ")
+        );
+        return Err(ApiError::Unprocessable {
+            message,
+            details: json!({ "missing_blobs": absent }),
+        });
+    }
+    let document_bytes = app
+        .blobs
+        .read_verified(
+            &facts.governance_document.digest,
+            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let mut manifest: VersionManifest =
+        serde_json::from_slice(&document_bytes).map_err(|err| ApiError::Unprocessable {
+            message: format!("the governance document is not a version manifest: {err}"),
+            details: Value::Null,
+        })?;
+    manifest.artifacts = facts
+        .layers
+        .iter()
+        .map(|layer| steward_core::manifest::Artifact {
+            name: layer.path.clone().unwrap_or_default(),
+            digest: layer.digest.to_string(),
+            size_bytes: layer.size,
+            media_type: Some(layer.media_type.clone()),
+        })
+        .collect();
+    check_registration(&app, &model, &manifest).await?;
+    let package = json!({
+        "tag": body.tag,
+        "governance_digest": facts.governance_digest.as_str(),
+        "config_digest": facts.config.digest.as_str(),
+    });
+    let manifest_value = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
+    let version = steward_store::Version {
+        digest: facts.manifest_digest.to_string(),
+        business_unit: unit.clone(),
+        model: name.clone(),
+        version_label: manifest.version.clone().unwrap_or_default(),
+        manifest: steward_core::canonical::to_string(&manifest_value),
+        card_text: manifest
+            .model_card
+            .as_ref()
+            .map(ModelCard::text)
+            .unwrap_or_default(),
+        author: caller.name.clone(),
+        registered_at: app.now(),
+        deprecated_at: None,
+        deprecated_by: None,
+        deprecation_reason: None,
+        package: Some(package.to_string()),
+    };
+    let mut tx = app.store.begin().await?;
+    store_manifest_blob(&app, &manifest_bytes, &caller.name, &mut tx).await?;
+    store_manifest_blob(&app, &governance_bytes, &caller.name, &mut tx).await?;
+    tx.insert_version(&version).await?;
+    let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "package": package, "artifacts": manifest_value["artifacts"]});
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("version:{}", version.digest),
+            payload,
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(created(
+        json!({"digest": version.digest, "version": version.version_label, "package": package, "audit": receipt(&entry)}),
+    ))
+}
+
+/// What `steward package pull` needs to give a packaged version back byte for byte.
+pub async fn show_package(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath(digest): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, model) = load_version(&app, &digest).await?;
+    authorize(
+        &app,
+        &caller,
+        version_resource(&version, &model),
+        RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    let Some(package) = version.package.as_deref() else {
+        return Err(ApiError::NotFound(format!(
+            "package of version `{}` (it was registered from a plain manifest)",
+            version.digest
+        )));
+    };
+    let package: Value = serde_json::from_str(package).map_err(ApiError::internal)?;
+    let manifest_digest = Digest::parse(&version.digest).map_err(ApiError::internal)?;
+    let governance_digest =
+        Digest::parse(package["governance_digest"].as_str().unwrap_or_default())
+            .map_err(ApiError::internal)?;
+    let limit = steward_package::inspect::MANIFEST_BYTES_MAX as u64;
+    let manifest = app
+        .blobs
+        .read_verified(&manifest_digest, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let governance = app
+        .blobs
+        .read_verified(&governance_digest, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let encode =
+        |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    Ok(ok(
+        json!({"digest": version.digest, "tag": package["tag"], "manifest": encode(&manifest), "governance": encode(&governance)}),
+    ))
 }

@@ -70,6 +70,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "/api/v1/models/{unit}/{model}/versions",
         &["ds", "mlops", "admin"],
     ),
+    (
+        "POST",
+        "/api/v1/models/{unit}/{model}/packages",
+        &["ds", "mlops", "admin"],
+    ),
     ("GET", "/api/v1/models/{unit}/{model}/aliases", READERS),
     (
         "PUT",
@@ -83,6 +88,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     ),
     ("GET", "/api/v1/models/{unit}/{model}/audit", READERS),
     ("GET", "/api/v1/versions/{digest}", READERS),
+    ("GET", "/api/v1/versions/{digest}/package", READERS),
     (
         "POST",
         "/api/v1/versions/{digest}/deprecate",
@@ -248,6 +254,9 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
         }
         ("POST", "/api/v1/models/{unit}/{model}/versions") => {
             complete_manifest(&format!("2.0.{}", role.len()))
+        }
+        ("POST", "/api/v1/models/{unit}/{model}/packages") => {
+            json!({"manifest": "e30=", "governance": "e30=", "tag": "1"})
         }
         ("PUT", "/api/v1/models/{unit}/{model}/aliases/{environment}") => {
             json!({"digest": fixture.digest, "reason": "test"})

@@ -254,3 +254,166 @@ async fn register_from_mlflow_and_hugging_face_then_prove_an_entry() {
     let (code, stdout, _) = admin.run(&["audit", "verify"]);
     assert_eq!(code, 0, "{stdout}");
 }
+
+fn same_tree(a: &Path, b: &Path) {
+    let mut names_a: Vec<_> = walk(a);
+    let mut names_b: Vec<_> = walk(b);
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(names_a, names_b);
+    for name in names_a {
+        assert_eq!(
+            std::fs::read(a.join(&name)).unwrap(),
+            std::fs::read(b.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_back_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    assert!(
+        steward()
+            .args(["init", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let (_server, url) = start(&data_dir);
+    let admin = Session {
+        url,
+        token: std::fs::read_to_string(data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned(),
+    };
+    admin.ok(&["units", "create", "retail"]);
+    admin.ok(&[
+        "models",
+        "create",
+        "retail/churn",
+        "--category",
+        "tabular_classification",
+        "--risk-class",
+        "minimal",
+        "--tier",
+        "3",
+    ]);
+    let model = dir.path().join("churn");
+    std::fs::create_dir_all(model.join("data")).unwrap();
+    std::fs::write(model.join("model.onnx"), "weights").unwrap();
+    std::fs::write(model.join("data/sample.csv"), "a,b\n1,2\n").unwrap();
+    std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\n").unwrap();
+    let layout = dir.path().join("churn.oci");
+    let built = admin.json(&[
+        "package",
+        "build",
+        model.to_str().unwrap(),
+        "--out",
+        layout.to_str().unwrap(),
+    ]);
+    let _digest = built["manifest_digest"].as_str().unwrap().to_owned();
+
+    // The documentation in steward.yaml is incomplete for the model's templates: refused,
+    // with every missing field named.
+    let (code, _, stderr) = admin.run(&[
+        "package",
+        "push",
+        layout.to_str().unwrap(),
+        "--model",
+        "retail/churn",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("422 unprocessable")
+            && stderr.contains("intended_use")
+            && stderr.contains("model_card.description"),
+        "{stderr}"
+    );
+
+    std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\nintended_use: Rank churn.\nmodel_card: {description: Boosted trees., markdown: '# Churn'}\n").unwrap();
+    let layout = dir.path().join("churn2.oci");
+    let built = admin.json(&[
+        "package",
+        "build",
+        model.to_str().unwrap(),
+        "--out",
+        layout.to_str().unwrap(),
+    ]);
+    // The card's description is part of the ModelPack config, so this is a new digest.
+    let digest = built["manifest_digest"].as_str().unwrap().to_owned();
+    let pushed = admin.json(&[
+        "package",
+        "push",
+        layout.to_str().unwrap(),
+        "--model",
+        "retail/churn",
+    ]);
+    assert_eq!(
+        pushed["digest"],
+        digest.as_str(),
+        "the version's id is the manifest digest"
+    );
+    let version = admin.json(&["versions", "show", &digest]);
+    assert_eq!(version["manifest"]["intended_use"], "Rank churn.");
+    let artifacts: Vec<&str> = version["manifest"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(artifacts, ["data/sample.csv", "model.onnx"]);
+
+    let pulled = dir.path().join("pulled.oci");
+    admin.ok(&[
+        "package",
+        "pull",
+        &digest,
+        "--out",
+        pulled.to_str().unwrap(),
+    ]);
+    same_tree(&layout, &pulled);
+
+    // A layout whose blob was changed after the build is refused before anything is sent.
+    std::fs::write(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+        "{}",
+    )
+    .unwrap();
+    let (code, _, stderr) = admin.run(&[
+        "package",
+        "push",
+        layout.to_str().unwrap(),
+        "--model",
+        "retail/churn",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("hashes to"), "{stderr}");
+}

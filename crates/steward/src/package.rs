@@ -1,0 +1,181 @@
+//! `steward package push` and `pull`: moving an OCI layout to and from the server, blob by
+//! blob, so that the version's id is its manifest digest and a pulled layout is the pushed
+//! one, byte for byte.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use steward_package::inspect::{BlobRef, inspect};
+use steward_package::{GOVERNANCE_ARTIFACT_TYPE, MODEL_ARTIFACT_TYPE};
+
+use crate::client::Client;
+
+fn blob_path(layout: &Path, digest: &str) -> std::path::PathBuf {
+    layout
+        .join("blobs")
+        .join("sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+fn read_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
+    let path = blob_path(layout, digest);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let actual = steward_core::domain::Digest::of_bytes(&bytes);
+    anyhow::ensure!(
+        actual.as_str() == digest,
+        "{} hashes to `{actual}`, not its name",
+        path.display()
+    );
+    Ok(bytes)
+}
+
+/// Finds the model manifest (by tag, or the only one) and its governance referrer.
+fn find_manifests(layout: &Path, tag: Option<&str>) -> anyhow::Result<(String, Vec<u8>, Vec<u8>)> {
+    let index_path = layout.join("index.json");
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", index_path.display()))?;
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let models: Vec<&Value> = entries
+        .iter()
+        .filter(|entry| entry["artifactType"] == MODEL_ARTIFACT_TYPE)
+        .filter(|entry| {
+            tag.is_none_or(|tag| entry["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        })
+        .collect();
+    let model = match models.as_slice() {
+        [model] => *model,
+        [] => anyhow::bail!(
+            "{} has no ModelPack manifest{}",
+            index_path.display(),
+            tag.map(|tag| format!(" tagged `{tag}`"))
+                .unwrap_or_default()
+        ),
+        _ => anyhow::bail!(
+            "{} has several ModelPack manifests; name one with --tag",
+            index_path.display()
+        ),
+    };
+    let model_digest = model["digest"]
+        .as_str()
+        .context("manifest descriptor without digest")?
+        .to_owned();
+    let tag = model["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .unwrap_or("latest")
+        .to_owned();
+    let manifest = read_blob(layout, &model_digest)?;
+    for entry in entries
+        .iter()
+        .filter(|entry| entry["artifactType"] == GOVERNANCE_ARTIFACT_TYPE)
+    {
+        let digest = entry["digest"].as_str().unwrap_or_default();
+        let governance = read_blob(layout, digest)?;
+        let parsed: Value = serde_json::from_slice(&governance).unwrap_or(Value::Null);
+        if parsed["subject"]["digest"] == model_digest.as_str() {
+            return Ok((tag, manifest, governance));
+        }
+    }
+    anyhow::bail!(
+        "{} has no governance referrer for {model_digest}; build it with `steward package build`",
+        layout.display()
+    )
+}
+
+fn encode(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+}
+
+fn decode(what: &str, value: &Value) -> anyhow::Result<Vec<u8>> {
+    base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        value.as_str().unwrap_or_default(),
+    )
+    .with_context(|| format!("{what} from the server"))
+}
+
+fn all_blobs(facts: &steward_package::inspect::PackageFacts) -> Vec<&BlobRef> {
+    let mut blobs: Vec<&BlobRef> = vec![
+        &facts.config,
+        &facts.governance_config,
+        &facts.governance_document,
+    ];
+    blobs.extend(facts.layers.iter());
+    blobs
+}
+
+pub async fn push(
+    client: &Client,
+    layout: &Path,
+    model: &str,
+    tag: Option<&str>,
+) -> anyhow::Result<Value> {
+    let (unit, name) = model
+        .split_once('/')
+        .with_context(|| format!("model `{model}` must be written UNIT/MODEL"))?;
+    let (tag, manifest, governance) = find_manifests(layout, tag)?;
+    let facts = inspect(&manifest, &governance)?;
+    for blob in all_blobs(&facts) {
+        client
+            .put_file(
+                &format!("/api/v1/blobs/{}", blob.digest),
+                &blob_path(layout, blob.digest.as_str()),
+            )
+            .await?;
+    }
+    let body =
+        json!({"manifest": encode(&manifest), "governance": encode(&governance), "tag": tag});
+    Ok(client
+        .post(&format!("/api/v1/models/{unit}/{name}/packages"), &body)
+        .await?)
+}
+
+pub async fn pull(client: &Client, digest: &str, out: &Path) -> anyhow::Result<Value> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        anyhow::bail!("{} already exists and is not empty", out.display());
+    }
+    let package = client
+        .get(&format!("/api/v1/versions/{digest}/package"))
+        .await?;
+    let manifest = decode("manifest", &package["manifest"])?;
+    let governance = decode("governance manifest", &package["governance"])?;
+    let facts = inspect(&manifest, &governance)?;
+    anyhow::ensure!(
+        facts.manifest_digest.as_str() == digest,
+        "the server sent a manifest that hashes to `{}`, not `{digest}`",
+        facts.manifest_digest
+    );
+    let blobs_dir = out.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs_dir)
+        .with_context(|| format!("creating {}", blobs_dir.display()))?;
+    for (bytes, blob_digest) in [
+        (&manifest, &facts.manifest_digest),
+        (&governance, &facts.governance_digest),
+    ] {
+        std::fs::write(blob_path(out, blob_digest.as_str()), bytes)?;
+    }
+    for blob in all_blobs(&facts) {
+        client
+            .download(
+                &format!("/api/v1/blobs/{}", blob.digest),
+                &blob_path(out, blob.digest.as_str()),
+                blob.digest.as_str(),
+            )
+            .await?;
+    }
+    let tag = package["tag"].as_str().unwrap_or("latest");
+    std::fs::write(
+        out.join("index.json"),
+        steward_package::index_json(
+            tag,
+            (&facts.manifest_digest, manifest.len() as u64),
+            (&facts.governance_digest, governance.len() as u64),
+        ),
+    )?;
+    std::fs::write(out.join("oci-layout"), steward_package::oci_layout_json())?;
+    Ok(
+        json!({"digest": digest, "tag": tag, "layout": out.display().to_string(), "blobs": all_blobs(&facts).len() + 2}),
+    )
+}
