@@ -271,11 +271,74 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         checked.size
     );
 
+    step(
+        9,
+        "Packaging: an OCI layout with ModelPack media types, pushed and pulled back",
+    );
+    let layout = work.path().join("credit-risk.oci");
+    let options = steward_package::PackOptions {
+        name: "retail/credit-risk".into(),
+        tag: "2.0.0".into(),
+        created: "1970-01-01T00:00:00Z".into(),
+    };
+    let (mut documentation, _) =
+        crate::register::documentation(&complete, crate::register::Layout::Plain, Some("2.0.0"))?;
+    documentation.artifacts.clear();
+    let packed = steward_package::pack(&complete, &layout, &documentation, &options)?;
+    println!(
+        "   built {} ({} layers); the same files always give this digest",
+        packed.manifest_digest,
+        packed.layers.len()
+    );
+    let pushed = crate::package::push(&alice, &layout, "retail/credit-risk", None).await?;
+    println!(
+        "   pushed: version 2.0.0 is {}",
+        pushed["digest"].as_str().unwrap_or_default()
+    );
+    let pulled = work.path().join("pulled.oci");
+    crate::package::pull(&erin, packed.manifest_digest.as_str(), &pulled).await?;
+    let files = |root: &Path| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![
+            (
+                "index.json".to_owned(),
+                std::fs::read(root.join("index.json"))?,
+            ),
+            (
+                "oci-layout".to_owned(),
+                std::fs::read(root.join("oci-layout"))?,
+            ),
+        ];
+        for entry in std::fs::read_dir(root.join("blobs/sha256"))? {
+            let entry = entry?;
+            files.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path())?,
+            ));
+        }
+        files.sort();
+        Ok(files)
+    };
+    if files(&layout)? != files(&pulled)? {
+        bail!("the pulled layout differs from the pushed one");
+    }
+    println!("   pulled back by erin: every file identical to the pushed layout");
+    let weights = steward_core::domain::Digest::of_bytes(
+        b"demo weights: logistic regression coefficients 0.12 -0.7 1.3",
+    );
+    std::fs::write(
+        layout.join("blobs/sha256").join(weights.hex()),
+        b"poisoned weights",
+    )?;
+    match crate::package::push(&alice, &layout, "retail/credit-risk", None).await {
+        Err(err) => println!("   a layout with a swapped weights file is refused: {err}"),
+        Ok(value) => bail!("a tampered package was accepted: {value}"),
+    }
+
     let _ = stop.send(());
     handle.await??;
 
     step(
-        9,
+        10,
         "Tampering is detected: a database entry, a blob, a checkpoint",
     );
     let verify = |dir: &Path| {
