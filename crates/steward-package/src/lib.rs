@@ -12,6 +12,7 @@
 
 pub mod classify;
 pub mod inspect;
+pub mod pii;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -60,6 +61,10 @@ pub enum PackError {
     OutputExists(PathBuf),
     #[error("tag `{0}` is not a valid OCI reference name")]
     BadTag(String),
+    #[error(
+        "`{0}` is larger than {SCANNED_FILE_BYTES_MAX} bytes and cannot be scanned for personal data; split it or move it out of the package"
+    )]
+    TooLargeToScan(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
@@ -112,10 +117,17 @@ pub fn pack(
     }
     let layout = Layout::create(out)?;
     let mut layers = Vec::with_capacity(files.len());
+    let mut report = RedactionReport::default();
     for (path, absolute, executable) in &files {
         let kind = classify(path);
-        let file = std::fs::File::open(absolute).map_err(io(absolute))?;
-        let (digest, size) = layout.write_blob_from(file, absolute)?;
+        let (digest, size) = if is_scanned(kind, path) {
+            // Datasets and documents are scanned for personal data and packed redacted.
+            let redacted = redact_file(absolute, path, &mut report)?;
+            layout.write_blob(&redacted)?
+        } else {
+            let file = std::fs::File::open(absolute).map_err(io(absolute))?;
+            layout.write_blob_from(file, absolute)?
+        };
         layers.push((
             Layer {
                 path: path.clone(),
@@ -126,6 +138,18 @@ pub fn pack(
             *executable,
         ));
     }
+    // The redaction report travels in the package: counts per file and entity, no values.
+    let report_bytes = to_json_bytes(&serde_json::to_value(&report).unwrap_or(Value::Null));
+    let (report_digest, report_size) = layout.write_blob(&report_bytes)?;
+    layers.push((
+        Layer {
+            path: REDACTION_REPORT_PATH.to_owned(),
+            media_type: LayerKind::Doc.raw_media_type(),
+            digest: report_digest,
+            size: report_size,
+        },
+        false,
+    ));
     let weight_paths: Vec<&str> = layers
         .iter()
         .filter(|(layer, _)| classify(&layer.path) == LayerKind::Weight)
@@ -217,6 +241,57 @@ pub fn pack(
         governance_digest,
         layers: layers.into_iter().map(|(layer, _)| layer).collect(),
     })
+}
+
+/// Where the redaction report sits in a package.
+pub const REDACTION_REPORT_PATH: &str = ".steward/redaction-report.json";
+/// Text files larger than this are refused rather than packed unscanned.
+pub const SCANNED_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+const SCANNED_EXTENSIONS: &[&str] = &[
+    "txt", "csv", "tsv", "jsonl", "json", "md", "log", "xml", "html", "yaml", "yml",
+];
+
+/// Counts of what redaction replaced, per file and in total; never a value.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RedactionReport {
+    pub files: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>>,
+    pub totals: std::collections::BTreeMap<&'static str, u64>,
+    /// Scanned-kind files that are not UTF-8 text, packed as they are and listed here.
+    pub not_text: Vec<String>,
+}
+
+fn is_scanned(kind: LayerKind, path: &str) -> bool {
+    let extension = path
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(kind, LayerKind::Dataset | LayerKind::Doc)
+        && SCANNED_EXTENSIONS.contains(&extension.as_str())
+}
+
+fn redact_file(
+    absolute: &Path,
+    path: &str,
+    report: &mut RedactionReport,
+) -> Result<Vec<u8>, PackError> {
+    let size = std::fs::metadata(absolute).map_err(io(absolute))?.len();
+    if size > SCANNED_FILE_BYTES_MAX {
+        return Err(PackError::TooLargeToScan(path.to_owned()));
+    }
+    let bytes = std::fs::read(absolute).map_err(io(absolute))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        report.not_text.push(path.to_owned());
+        return std::fs::read(absolute).map_err(io(absolute));
+    };
+    let csv = path.to_ascii_lowercase().ends_with(".csv");
+    let (redacted, counts) = pii::redact(&text, csv);
+    for (entity, n) in &counts {
+        *report.totals.entry(entity).or_insert(0) += n;
+    }
+    if !counts.is_empty() {
+        report.files.insert(path.to_owned(), counts);
+    }
+    Ok(redacted.into_bytes())
 }
 
 /// The layout's `index.json`: the model manifest under `tag`, then its governance referrer.

@@ -71,7 +71,7 @@ fn packing_is_reproducible_and_pinned() {
         );
     }
     // Pinned: a change here changes the identity of every package already built.
-    expect!["sha256:5fe9446ca6749429273527d7153222223cf484d111889f63a2b1e59d042aabc2"]
+    expect!["sha256:54e0fbf0170ccf20a05692a7ac831218b2da1e19ff33d2cb7174eda605e44af8"]
         .assert_eq(first.manifest_digest.as_str());
     // One byte of one file changes the identity.
     std::fs::write(dir.join("model.onnx"), b"onnx weightz").unwrap();
@@ -131,7 +131,8 @@ fn the_layout_manifest_and_config_follow_oci_and_modelpack() {
         config.json application/vnd.cncf.model.weight.config.v1.raw
         data/sample.csv application/vnd.cncf.model.dataset.v1.raw
         model.onnx application/vnd.cncf.model.weight.v1.raw
-        requirements.txt application/vnd.cncf.model.code.v1.raw"#]]
+        requirements.txt application/vnd.cncf.model.code.v1.raw
+        .steward/redaction-report.json application/vnd.cncf.model.doc.v1.raw"#]]
     .assert_eq(&kinds.join("\n"));
     let config: Value =
         serde_json::from_slice(&blob(&out, manifest["config"]["digest"].as_str().unwrap()))
@@ -225,7 +226,7 @@ fn inspect_reads_back_what_pack_wrote_and_lists_every_problem() {
     let governance = blob(&out, packed.governance_digest.as_str());
     let facts = inspect::inspect(&manifest, &governance).unwrap();
     assert_eq!(facts.manifest_digest, packed.manifest_digest);
-    assert_eq!(facts.layers.len(), 5);
+    assert_eq!(facts.layers.len(), 6, "five files and the redaction report");
     assert_eq!(facts.layers[3].path.as_deref(), Some("model.onnx"));
 
     let mut bad: Value = serde_json::from_slice(&manifest).unwrap();
@@ -233,8 +234,55 @@ fn inspect_reads_back_what_pack_wrote_and_lists_every_problem() {
     bad["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../escape");
     bad["layers"][1]["mediaType"] = json!("text/plain");
     let err = inspect::inspect(&serde_json::to_vec(&bad).unwrap(), &governance).unwrap_err();
-    expect!["package has 4 problem(s): manifest artifactType must be `application/vnd.cncf.model.manifest.v1+json`, not `application/x-other`; layer 0 file path `../escape` must be relative, without `..`; layer 1 mediaType `text/plain` is not a ModelPack layer type; governance manifest subject must be the model manifest `sha256:cb6b9ebe8645afb125dfd65577da7e17177099619341fac1f173eefa82c3d2ed`"]
+    expect!["package has 4 problem(s): manifest artifactType must be `application/vnd.cncf.model.manifest.v1+json`, not `application/x-other`; layer 0 file path `../escape` must be relative, without `..`; layer 1 mediaType `text/plain` is not a ModelPack layer type; governance manifest subject must be the model manifest `sha256:7ef8df64d973daa28e44cf19efde7230d32dac8528f10bd2ac824014c56dbba9`"]
         .assert_eq(&err.to_string());
     let err = inspect::inspect(b"[]", b"{").unwrap_err();
     assert_eq!(err.problems.len(), 2, "{err}");
+}
+
+#[test]
+fn datasets_and_documents_are_packed_redacted_with_a_report_of_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    std::fs::write(
+        dir.join("data/sample.csv"),
+        "id,email,dob\n1,ann@example.com,1984-02-29\n2,bob@example.net,1979-11-07\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("README.md"),
+        "# Credit risk\nQuestions: risk-team@example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("model.onnx"),
+        "weights with ann@example.com inside are not text to scan",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let packed = pack(&dir, &out, &documentation(), &options()).unwrap();
+    let layer = |path: &str| {
+        let layer = packed
+            .layers
+            .iter()
+            .find(|layer| layer.path == path)
+            .unwrap();
+        String::from_utf8(blob(&out, layer.digest.as_str())).unwrap()
+    };
+    assert_eq!(
+        layer("data/sample.csv"),
+        "id,email,dob\n1,<EMAIL>,<DATE_OF_BIRTH>\n2,<EMAIL>,<DATE_OF_BIRTH>\n"
+    );
+    assert_eq!(layer("README.md"), "# Credit risk\nQuestions: <EMAIL>\n");
+    assert!(
+        layer("model.onnx").contains("ann@example.com"),
+        "weights are not rewritten"
+    );
+    let report = layer(REDACTION_REPORT_PATH);
+    expect![[r#"{"files":{"README.md":{"EMAIL":1},"data/sample.csv":{"DATE_OF_BIRTH":2,"EMAIL":2}},"totals":{"DATE_OF_BIRTH":2,"EMAIL":3},"not_text":[]}"#]]
+        .assert_eq(&report);
+    assert!(
+        !report.contains("example.com"),
+        "the report holds counts, never values"
+    );
 }

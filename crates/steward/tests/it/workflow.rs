@@ -387,7 +387,14 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(artifacts, ["data/sample.csv", "model.onnx"]);
+    assert_eq!(
+        artifacts,
+        [
+            "data/sample.csv",
+            "model.onnx",
+            ".steward/redaction-report.json"
+        ]
+    );
 
     let pulled = dir.path().join("pulled.oci");
     admin.ok(&[
