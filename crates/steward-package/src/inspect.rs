@@ -35,9 +35,11 @@ pub struct PackageFacts {
     pub governance_digest: Digest,
     pub config: BlobRef,
     pub layers: Vec<BlobRef>,
-    /// The governance manifest's config (the empty blob) and its one layer, the documentation.
+    /// The governance manifest's config (the empty blob) and its first layer, the documentation.
     pub governance_config: BlobRef,
     pub governance_document: BlobRef,
+    /// Its other layers (the SBOM).
+    pub governance_extra: Vec<BlobRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,18 +221,34 @@ pub fn inspect(
             "governance config mediaType must be `{EMPTY_MEDIA_TYPE}`"
         ));
     }
+    let mut governance_extra = Vec::new();
     let governance_document = match governance["layers"].as_array().map(Vec::as_slice) {
-        Some([layer]) => blob_ref(layer, "governance document", &mut problems).filter(|document| {
-            let ok = document.media_type == GOVERNANCE_ARTIFACT_TYPE;
-            if !ok {
-                problems.push(format!(
-                    "governance document mediaType must be `{GOVERNANCE_ARTIFACT_TYPE}`"
-                ));
+        Some([first, rest @ ..]) => {
+            for (layer_idx, layer) in rest.iter().enumerate() {
+                let what = format!("governance layer {}", layer_idx + 1);
+                if let Some(extra) = blob_ref(layer, &what, &mut problems) {
+                    if extra.media_type == crate::sbom::SBOM_MEDIA_TYPE {
+                        governance_extra.push(extra);
+                    } else {
+                        problems.push(format!(
+                            "{what} mediaType `{}` is not one Steward attaches",
+                            extra.media_type
+                        ));
+                    }
+                }
             }
-            ok
-        }),
+            blob_ref(first, "governance document", &mut problems).filter(|document| {
+                let ok = document.media_type == GOVERNANCE_ARTIFACT_TYPE;
+                if !ok {
+                    problems.push(format!(
+                        "governance document mediaType must be `{GOVERNANCE_ARTIFACT_TYPE}`"
+                    ));
+                }
+                ok
+            })
+        }
         _ => {
-            problems.push("governance manifest must have exactly one layer".to_owned());
+            problems.push("governance manifest has no layers".to_owned());
             None
         }
     };
@@ -245,6 +263,7 @@ pub fn inspect(
                 layers,
                 governance_config,
                 governance_document,
+                governance_extra,
             })
         }
         _ => Err(InspectError { problems }),

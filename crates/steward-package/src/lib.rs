@@ -13,6 +13,7 @@
 pub mod classify;
 pub mod inspect;
 pub mod pii;
+pub mod sbom;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -61,6 +62,10 @@ pub enum PackError {
     OutputExists(PathBuf),
     #[error("tag `{0}` is not a valid OCI reference name")]
     BadTag(String),
+    #[error(transparent)]
+    Sbom(#[from] sbom::SbomError),
+    #[error("`{0}` is not UTF-8 text or is too large to read as a dependency file")]
+    BadDependencyFile(String),
     #[error(
         "`{0}` is larger than {SCANNED_FILE_BYTES_MAX} bytes and cannot be scanned for personal data; split it or move it out of the package"
     )]
@@ -118,8 +123,13 @@ pub fn pack(
     let layout = Layout::create(out)?;
     let mut layers = Vec::with_capacity(files.len());
     let mut report = RedactionReport::default();
+    let mut dependency_files = Vec::new();
     for (path, absolute, executable) in &files {
         let kind = classify(path);
+        if sbom::is_dependency_file(path) {
+            let text = read_text(absolute, sbom::DEPENDENCY_FILE_BYTES_MAX)?;
+            dependency_files.push((path.clone(), text));
+        }
         let (digest, size) = if is_scanned(kind, path) {
             // Datasets and documents are scanned for personal data and packed redacted.
             let redacted = redact_file(absolute, path, &mut report)?;
@@ -216,12 +226,24 @@ pub fn pack(
     .into_bytes();
     let (governance_doc_digest, governance_doc_size) = layout.write_blob(&governance_bytes)?;
     let (empty_digest, empty_size) = layout.write_blob(b"{}")?;
+    // The SBOM travels in the same referrer: every pinned dependency, or the build fails.
+    let dependencies = sbom::dependencies(&dependency_files)?;
+    let bom = sbom::cyclonedx(
+        &options.name,
+        &options.created,
+        documentation,
+        &dependencies,
+    );
+    let (sbom_digest, sbom_size) = layout.write_blob(&to_json_bytes(&bom))?;
     let governance = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
         "artifactType": GOVERNANCE_ARTIFACT_TYPE,
         "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty_digest.as_str(), "size": empty_size},
-        "layers": [{"mediaType": GOVERNANCE_ARTIFACT_TYPE, "digest": governance_doc_digest.as_str(), "size": governance_doc_size}],
+        "layers": [
+            {"mediaType": GOVERNANCE_ARTIFACT_TYPE, "digest": governance_doc_digest.as_str(), "size": governance_doc_size},
+            {"mediaType": sbom::SBOM_MEDIA_TYPE, "digest": sbom_digest.as_str(), "size": sbom_size},
+        ],
         "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "artifactType": MODEL_ARTIFACT_TYPE, "digest": manifest_digest.as_str(), "size": manifest_size},
         "annotations": {"org.opencontainers.image.created": options.created},
     });
@@ -258,6 +280,15 @@ pub struct RedactionReport {
     pub totals: std::collections::BTreeMap<&'static str, u64>,
     /// Scanned-kind files that are not UTF-8 text, packed as they are and listed here.
     pub not_text: Vec<String>,
+}
+
+fn read_text(absolute: &Path, bytes_max: usize) -> Result<String, PackError> {
+    let size = std::fs::metadata(absolute).map_err(io(absolute))?.len();
+    let bad = || PackError::BadDependencyFile(absolute.display().to_string());
+    if size > bytes_max as u64 {
+        return Err(bad());
+    }
+    String::from_utf8(std::fs::read(absolute).map_err(io(absolute))?).map_err(|_| bad())
 }
 
 fn is_scanned(kind: LayerKind, path: &str) -> bool {

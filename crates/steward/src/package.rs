@@ -102,6 +102,7 @@ fn all_blobs(facts: &steward_package::inspect::PackageFacts) -> Vec<&BlobRef> {
         &facts.governance_config,
         &facts.governance_document,
     ];
+    blobs.extend(facts.governance_extra.iter());
     blobs.extend(facts.layers.iter());
     blobs
 }

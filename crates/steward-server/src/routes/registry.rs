@@ -973,11 +973,14 @@ pub async fn register_package(
         })?;
     // The blobs that are not artifacts must be here too.
     let mut absent = Vec::new();
-    for blob in [
+    let not_artifacts = [
         &facts.config,
         &facts.governance_config,
         &facts.governance_document,
-    ] {
+    ]
+    .into_iter()
+    .chain(facts.governance_extra.iter());
+    for blob in not_artifacts {
         match app.store.blob(blob.digest.as_str()).await? {
             Some(stored) if stored.size_bytes as u64 == blob.size => {}
             _ => absent.push(format!("{} ({})", blob.media_type, blob.digest)),
