@@ -10,6 +10,7 @@
 //!   through a temporary file renamed into place.
 //! - Nothing outside the model directory is read: symbolic links are refused, not followed.
 
+pub mod advisories;
 pub mod classify;
 pub mod inspect;
 pub mod pii;

@@ -285,6 +285,20 @@ pub enum PackageCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum AdvisoryCommand {
+    /// Match the dependencies in LAYOUT's SBOM against the OSV records (`*.json`) in a folder;
+    /// exit 1 when any finding is at or above `--fail-on`.
+    Scan {
+        layout: PathBuf,
+        #[arg(long)]
+        advisories: PathBuf,
+        /// low, medium, high or critical.
+        #[arg(long, default_value = "high")]
+        fail_on: String,
+    },
+}
+
 #[derive(Args)]
 pub struct SearchArgs {
     text: Option<String>,
@@ -304,6 +318,10 @@ fn split_model(model: &str) -> anyhow::Result<(&str, &str)> {
     model
         .split_once('/')
         .with_context(|| format!("model `{model}` must be written UNIT/MODEL"))
+}
+
+pub fn print_value(output: Output, value: &Value, columns: &[&str]) {
+    print(output, value, columns);
 }
 
 fn print(output: Output, value: &Value, columns: &[&str]) {
@@ -454,6 +472,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &crate::package::pull(&client, &digest, &out).await?,
                 &[],
             );
+        }
+        Command::Advisories(AdvisoryCommand::Scan {
+            layout,
+            advisories,
+            fail_on,
+        }) => {
+            return crate::package::scan(&layout, &advisories, &fail_on, output);
         }
         Command::Openapi => println!(
             "{}",

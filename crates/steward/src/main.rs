@@ -103,6 +103,9 @@ pub enum Command {
     Aliases(commands::AliasCommand),
     /// Search the inventory.
     Search(commands::SearchArgs),
+    /// Vulnerability advisories (OSV) against a package's SBOM.
+    #[command(subcommand)]
+    Advisories(commands::AdvisoryCommand),
     /// Model packages (OCI image layouts with ModelPack media types).
     #[command(subcommand)]
     Package(commands::PackageCommand),

@@ -180,3 +180,106 @@ pub async fn pull(client: &Client, digest: &str, out: &Path) -> anyhow::Result<V
         json!({"digest": digest, "tag": tag, "layout": out.display().to_string(), "blobs": all_blobs(&facts).len() + 2}),
     )
 }
+
+/// Bound on advisory files read from one folder.
+pub const ADVISORY_FILES_MAX: usize = 200_000;
+
+/// `steward advisories scan`: the SBOM's PyPI libraries against OSV records.
+pub fn scan(
+    layout: &Path,
+    folder: &Path,
+    fail_on: &str,
+    output: crate::Output,
+) -> anyhow::Result<std::process::ExitCode> {
+    use steward_package::advisories::{self, Severity};
+    let threshold = Severity::parse(fail_on)
+        .with_context(|| format!("--fail-on `{fail_on}` must be low, medium, high or critical"))?;
+    let (_, _, governance) = find_manifests(layout, None)?;
+    let governance: Value = serde_json::from_slice(&governance)?;
+    let sbom_digest = governance["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|layer| layer["mediaType"] == steward_package::sbom::SBOM_MEDIA_TYPE)
+        .and_then(|layer| layer["digest"].as_str())
+        .with_context(|| {
+            format!(
+                "{} has no SBOM; rebuild it with `steward package build`",
+                layout.display()
+            )
+        })?;
+    let sbom: Value = serde_json::from_slice(&read_blob(layout, sbom_digest)?)?;
+    let dependencies: Vec<steward_package::sbom::Dependency> = sbom["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|component| component["purl"].as_str())
+        .filter_map(|purl| purl.strip_prefix("pkg:pypi/"))
+        .filter_map(|rest| rest.split_once('@'))
+        .map(|(name, version)| steward_package::sbom::Dependency {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            source: "sbom".to_owned(),
+        })
+        .collect();
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(folder)
+        .with_context(|| format!("reading {}", folder.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    anyhow::ensure!(
+        paths.len() <= ADVISORY_FILES_MAX,
+        "{} holds more than {ADVISORY_FILES_MAX} advisories",
+        folder.display()
+    );
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        match advisories::parse(&text) {
+            Ok(record) => records.push(record),
+            Err(err) => problems.push(format!("{}: {err}", path.display())),
+        }
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{} advisory file(s) are not OSV records: {}",
+        problems.len(),
+        problems.join("; ")
+    );
+    let findings = advisories::scan(&dependencies, &records);
+    let blocking: Vec<&advisories::Finding> = findings
+        .iter()
+        .filter(|finding| threshold <= finding.severity)
+        .collect();
+    let rows: Vec<Value> = findings
+        .iter()
+        .map(|finding| json!({"package": finding.package, "version": finding.version, "advisory": finding.advisory, "severity": finding.severity.name(), "fixed": finding.fixed, "summary": finding.summary}))
+        .collect();
+    let report = json!({"dependencies": dependencies.len(), "advisories": records.len(), "findings": rows.len(), "blocking": blocking.len(), "fail_on": threshold.name(), "items": rows});
+    crate::commands::print_value(
+        output,
+        &report,
+        &["package", "version", "advisory", "severity", "fixed"],
+    );
+    if blocking.is_empty() {
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    for finding in blocking {
+        eprintln!(
+            "blocked: {} {} is affected by {} ({}){}",
+            finding.package,
+            finding.version,
+            finding.advisory,
+            finding.severity.name(),
+            finding
+                .fixed
+                .as_ref()
+                .map(|fixed| format!("; fixed in {fixed}"))
+                .unwrap_or_else(|| "; no fixed version yet".to_owned())
+        );
+    }
+    Ok(std::process::ExitCode::from(1))
+}

@@ -142,3 +142,64 @@ fn policy_test_reports_each_case_and_fails_on_a_failing_case() {
         "{stdout}"
     );
 }
+
+#[test]
+fn advisories_scan_blocks_on_severity_and_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("model.onnx"), "w").unwrap();
+    std::fs::write(
+        model.join("requirements.txt"),
+        "numpy==2.1.0\nscikit-learn==1.5.2\n",
+    )
+    .unwrap();
+    std::fs::write(model.join("steward.yaml"), "version: 1.0.0\n").unwrap();
+    let layout = dir.path().join("out");
+    assert!(
+        steward()
+            .args(["package", "build"])
+            .arg(&model)
+            .arg("--out")
+            .arg(&layout)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let osv = dir.path().join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    std::fs::write(
+        osv.join("numpy.json"),
+        r#"{"id": "PYSEC-TEST-1", "summary": "overflow", "affected": [{"package": {"ecosystem": "PyPI", "name": "NumPy"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.0.0"}, {"fixed": "2.1.1"}]}]}], "database_specific": {"severity": "MODERATE"}}"#,
+    )
+    .unwrap();
+    let scan = |fail_on: &str| {
+        steward()
+            .args(["advisories", "scan"])
+            .arg(&layout)
+            .arg("--advisories")
+            .arg(&osv)
+            .args(["--fail-on", fail_on])
+            .output()
+            .unwrap()
+    };
+    let output = scan("high");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a medium finding passes a high threshold"
+    );
+    let output = scan("medium");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("blocked: numpy 2.1.0 is affected by PYSEC-TEST-1 (medium); fixed in 2.1.1"),
+        "{stderr}"
+    );
+    std::fs::write(osv.join("broken.json"), "{").unwrap();
+    let output = scan("high");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("broken.json: not an OSV record"));
+}
