@@ -15,6 +15,7 @@ pub mod classify;
 pub mod inspect;
 pub mod pii;
 pub mod sbom;
+pub mod signing;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

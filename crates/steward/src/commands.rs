@@ -277,6 +277,24 @@ pub enum PackageCommand {
         #[arg(long)]
         tag: Option<String>,
     },
+    /// Sign a model directory with an ECDSA P-256 key (PEM), writing `model.sig` in the
+    /// OpenSSF model-signing format (`model_signing verify key` accepts it).
+    Sign {
+        dir: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signature (default: DIR/model.sig).
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
+    /// Verify a model directory's signature with a public key; names the file that fails.
+    Verify {
+        dir: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
     /// Give a packaged version back as an OCI layout, byte for byte (every blob re-hashed).
     Pull {
         digest: String,
@@ -472,6 +490,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &crate::package::pull(&client, &digest, &out).await?,
                 &[],
             );
+        }
+        Command::Package(PackageCommand::Sign {
+            dir,
+            key,
+            signature,
+        }) => {
+            let signature =
+                signature.unwrap_or_else(|| dir.join(steward_package::signing::SIGNATURE_FILE));
+            let key = steward_package::signing::load_signing_key(&key)?;
+            let bundle = steward_package::signing::sign(&dir, &signature, &key)?;
+            std::fs::write(&signature, serde_json::to_vec(&bundle)?)
+                .with_context(|| format!("writing {}", signature.display()))?;
+            println!("Signed {} into {}.", dir.display(), signature.display());
+        }
+        Command::Package(PackageCommand::Verify {
+            dir,
+            key,
+            signature,
+        }) => {
+            let signature =
+                signature.unwrap_or_else(|| dir.join(steward_package::signing::SIGNATURE_FILE));
+            let key = steward_package::signing::load_verifying_key(&key)?;
+            let text = std::fs::read_to_string(&signature).with_context(|| {
+                format!("reading {} (is the model signed?)", signature.display())
+            })?;
+            let bundle: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", signature.display()))?;
+            match steward_package::signing::verify(&dir, &signature, &bundle, &key) {
+                Ok(n_files) => println!("ok: {n_files} files match the signature"),
+                Err(err) => {
+                    println!("FAILED: {err}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
         }
         Command::Advisories(AdvisoryCommand::Scan {
             layout,

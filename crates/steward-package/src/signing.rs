@@ -1,0 +1,294 @@
+//! Model signatures in the OpenSSF model-signing format (v1.0), so that the `model_signing`
+//! verifier (PyPI) accepts ours offline: a Sigstore bundle v0.3 holding a DSSE envelope
+//! around an in-toto v1 statement whose predicate lists every file's SHA-256, signed with
+//! ECDSA P-256 over the DSSE pre-authentication encoding.
+//!
+//! Invariants:
+//! - Files are hashed streaming, in `PurePosixPath` order (by path components), symbolic
+//!   links refused; `.git`, `.github`, `.gitattributes`, `.gitignore` and the signature file
+//!   itself are left out, as model_signing does.
+//! - Verification recomputes everything from the files and names the first file that does
+//!   not match, or the extra or missing one.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
+pub const SIGNATURE_FILE: &str = "model.sig";
+const IGNORED: &[&str] = &[".git", ".github", ".gitattributes", ".gitignore"];
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{0}` is a symbolic link; signed models take regular files only")]
+    Symlink(String),
+    #[error("`{0}` is not a P-256 EC private key in PEM (PKCS#8 or SEC1 `EC PRIVATE KEY`)")]
+    BadPrivateKey(String),
+    #[error("`{0}` is not a P-256 public key in PEM (`PUBLIC KEY`)")]
+    BadPublicKey(String),
+    #[error("key file `{0}` is readable by group or others; chmod 600 it")]
+    KeyReadable(String),
+    #[error("signature is not valid: {0}")]
+    Invalid(String),
+    #[error("file `{0}` does not match its signed digest (it was changed)")]
+    Tampered(String),
+    #[error("file `{0}` is not covered by the signature")]
+    Unsigned(String),
+    #[error("signed file `{0}` is missing")]
+    Missing(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SignError + '_ {
+    move |source| SignError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `(relative path, sha256 hex)` of every file, in model_signing's order.
+pub fn hash_files(root: &Path, signature_file: &Path) -> Result<Vec<(String, String)>, SignError> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let first = relative.split('/').next().unwrap_or_default();
+            if IGNORED.contains(&first) || path == signature_file {
+                continue;
+            }
+            let file_type = entry.file_type().map_err(io(&path))?;
+            if file_type.is_symlink() {
+                return Err(SignError::Symlink(relative));
+            }
+            if file_type.is_dir() {
+                pending.push(path);
+            } else {
+                files.push((relative, path));
+            }
+        }
+    }
+    // PurePosixPath order compares components, not raw strings (`a/b` < `a-b`).
+    files.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
+    let mut res = Vec::with_capacity(files.len());
+    for (relative, path) in files {
+        let mut file = std::fs::File::open(&path).map_err(io(&path))?;
+        let mut hasher = Sha256::new();
+        let mut chunk = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = file.read(&mut chunk).map_err(io(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
+        res.push((relative, hex::encode(hasher.finalize())));
+    }
+    Ok(res)
+}
+
+fn root_digest(files: &[(String, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (_, digest) in files {
+        hasher.update(hex::decode(digest).unwrap_or_default());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// DSSE pre-authentication encoding.
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn read_key_text(path: &Path, secret: bool) -> Result<String, SignError> {
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(io(path))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(SignError::KeyReadable(path.display().to_string()));
+        }
+    }
+    std::fs::read_to_string(path).map_err(io(path))
+}
+
+pub fn load_signing_key(path: &Path) -> Result<SigningKey, SignError> {
+    let text = read_key_text(path, true)?;
+    let bad = || SignError::BadPrivateKey(path.display().to_string());
+    if let Ok(key) = SigningKey::from_pkcs8_pem(&text) {
+        return Ok(key);
+    }
+    let secret = p256::SecretKey::from_sec1_pem(&text).map_err(|_| bad())?;
+    Ok(SigningKey::from(secret))
+}
+
+pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, SignError> {
+    let text = read_key_text(path, false)?;
+    VerifyingKey::from_public_key_pem(&text)
+        .map_err(|_| SignError::BadPublicKey(path.display().to_string()))
+}
+
+/// The hint model_signing checks: SHA-256 of the public key's PEM text.
+fn key_hint(key: &VerifyingKey) -> Option<String> {
+    key.to_public_key_pem(LineEnding::LF)
+        .ok()
+        .map(|pem| hex::encode(Sha256::digest(pem.as_bytes())))
+}
+
+fn statement(model_name: &str, files: &[(String, String)]) -> Value {
+    let resources: Vec<Value> = files
+        .iter()
+        .map(|(name, digest)| json!({"algorithm": "sha256", "name": name, "digest": digest}))
+        .collect();
+    json!({
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": model_name, "digest": {"sha256": root_digest(files)}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": false, "ignore_paths": [".git", SIGNATURE_FILE, ".gitattributes", ".gitignore", ".github"]},
+            "resources": resources,
+        },
+    })
+}
+
+/// Signs the model directory `root`; returns the bundle (to be written to `model.sig`).
+pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Value, SignError> {
+    let files = hash_files(root, signature_file)?;
+    let name = root
+        .canonicalize()
+        .ok()
+        .and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let payload = serde_json::to_vec(&statement(&name, &files)).unwrap_or_default();
+    let signature: Signature = key.sign(&pae(PAYLOAD_TYPE, &payload));
+    let der: DerSignature = signature.to_der();
+    let engine = base64::engine::general_purpose::STANDARD;
+    Ok(json!({
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": key_hint(key.verifying_key()).unwrap_or_default()}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": engine.encode(&payload),
+            "payloadType": PAYLOAD_TYPE,
+            "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": ""}],
+        },
+    }))
+}
+
+/// Verifies `bundle` over the files of `root`: the signature, then every file.
+pub fn verify(
+    root: &Path,
+    signature_file: &Path,
+    bundle: &Value,
+    key: &VerifyingKey,
+) -> Result<usize, SignError> {
+    let invalid = |reason: &str| SignError::Invalid(reason.to_owned());
+    if bundle["mediaType"] != BUNDLE_MEDIA_TYPE {
+        return Err(invalid("not a Sigstore bundle v0.3"));
+    }
+    if let Some(hint) = bundle["verificationMaterial"]["publicKey"]["hint"]
+        .as_str()
+        .filter(|hint| !hint.is_empty())
+    {
+        if Some(hint.to_owned()) != key_hint(key) {
+            return Err(invalid("the bundle names another public key"));
+        }
+    }
+    let envelope = &bundle["dsseEnvelope"];
+    if envelope["payloadType"] != PAYLOAD_TYPE {
+        return Err(invalid("payload is not an in-toto statement"));
+    }
+    let engine = base64::engine::general_purpose::STANDARD;
+    let payload = engine
+        .decode(envelope["payload"].as_str().unwrap_or_default())
+        .map_err(|_| invalid("payload is not base64"))?;
+    let signatures = envelope["signatures"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let verified = signatures.iter().any(|signature| {
+        let Ok(der) = engine.decode(signature["sig"].as_str().unwrap_or_default()) else {
+            return false;
+        };
+        Signature::from_der(&der)
+            .is_ok_and(|sig| key.verify(&pae(PAYLOAD_TYPE, &payload), &sig).is_ok())
+    });
+    if !verified {
+        return Err(invalid("no signature verifies with the public key"));
+    }
+    let statement: Value =
+        serde_json::from_slice(&payload).map_err(|_| invalid("statement is not JSON"))?;
+    if statement["_type"] != STATEMENT_TYPE || statement["predicateType"] != PREDICATE_TYPE {
+        return Err(invalid("not a model_signing v1.0 statement"));
+    }
+    let signed: Vec<(String, String)> = statement["predicate"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|resource| {
+            (
+                resource["name"].as_str().unwrap_or_default().to_owned(),
+                resource["digest"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let subjects = statement["subject"].as_array().cloned().unwrap_or_default();
+    if subjects.len() != 1 || subjects[0]["digest"]["sha256"] != root_digest(&signed) {
+        return Err(invalid(
+            "the subject digest does not match the signed file list",
+        ));
+    }
+    let actual = hash_files(root, signature_file)?;
+    for (name, digest) in &signed {
+        match actual.iter().find(|(actual_name, _)| actual_name == name) {
+            None => return Err(SignError::Missing(name.clone())),
+            Some((_, actual_digest)) if actual_digest != digest => {
+                return Err(SignError::Tampered(name.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((extra, _)) = actual
+        .iter()
+        .find(|(name, _)| !signed.iter().any(|(signed_name, _)| signed_name == name))
+    {
+        return Err(SignError::Unsigned(extra.clone()));
+    }
+    Ok(signed.len())
+}
+
+#[cfg(test)]
+mod tests;
