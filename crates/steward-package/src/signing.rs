@@ -222,10 +222,9 @@ pub fn verify(
     if let Some(hint) = bundle["verificationMaterial"]["publicKey"]["hint"]
         .as_str()
         .filter(|hint| !hint.is_empty())
+        && Some(hint.to_owned()) != key_hint(key)
     {
-        if Some(hint.to_owned()) != key_hint(key) {
-            return Err(invalid("the bundle names another public key"));
-        }
+        return Err(invalid("the bundle names another public key"));
     }
     let envelope = &bundle["dsseEnvelope"];
     if envelope["payloadType"] != PAYLOAD_TYPE {
