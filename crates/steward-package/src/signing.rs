@@ -90,21 +90,54 @@ pub fn hash_files(root: &Path, signature_file: &Path) -> Result<Vec<(String, Str
     }
     // PurePosixPath order compares components, not raw strings (`a/b` < `a-b`).
     files.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
-    let mut res = Vec::with_capacity(files.len());
-    for (relative, path) in files {
-        let mut file = std::fs::File::open(&path).map_err(io(&path))?;
-        let mut hasher = Sha256::new();
-        let mut chunk = vec![0u8; CHUNK_BYTES];
-        loop {
-            let n = file.read(&mut chunk).map_err(io(&path))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&chunk[..n]);
+    // Hash files in parallel, one file per worker at a time: a multi-file model verifies
+    // at several times one core's hashing speed (BENCHMARKS.md).
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<String, SignError>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let idx = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((_, path)) = files.get(idx) else {
+                        break;
+                    };
+                    let digest = hash_file(path);
+                    if let Some(slot) = results.get(idx) {
+                        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                            Some(digest);
+                    }
+                }
+            });
         }
-        res.push((relative, hex::encode(hasher.finalize())));
+    });
+    let mut res = Vec::with_capacity(files.len());
+    for ((relative, _), slot) in files.into_iter().zip(results) {
+        let digest = slot
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // INVARIANT: every index below `files.len()` was taken by exactly one worker.
+        res.push((relative, digest.expect("every file was hashed")?));
     }
     Ok(res)
+}
+
+fn hash_file(path: &Path) -> Result<String, SignError> {
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = file.read(&mut chunk).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn root_digest(files: &[(String, String)]) -> String {
