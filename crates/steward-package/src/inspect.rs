@@ -227,7 +227,9 @@ pub fn inspect(
             for (layer_idx, layer) in rest.iter().enumerate() {
                 let what = format!("governance layer {}", layer_idx + 1);
                 if let Some(extra) = blob_ref(layer, &what, &mut problems) {
-                    if extra.media_type == crate::sbom::SBOM_MEDIA_TYPE {
+                    if extra.media_type == crate::sbom::SBOM_MEDIA_TYPE
+                        || extra.media_type == crate::signing::BUNDLE_MEDIA_TYPE
+                    {
                         governance_extra.push(extra);
                     } else {
                         problems.push(format!(

@@ -114,6 +114,7 @@ pub fn pack(
     out: &Path,
     documentation: &VersionManifest,
     options: &PackOptions,
+    signer: Option<&p256::ecdsa::SigningKey>,
 ) -> Result<Packed, PackError> {
     if !is_valid_tag(&options.tag) {
         return Err(PackError::BadTag(options.tag.clone()));
@@ -237,15 +238,30 @@ pub fn pack(
         &dependencies,
     );
     let (sbom_digest, sbom_size) = layout.write_blob(&to_json_bytes(&bom))?;
+    let mut governance_layers = vec![
+        json!({"mediaType": GOVERNANCE_ARTIFACT_TYPE, "digest": governance_doc_digest.as_str(), "size": governance_doc_size}),
+        json!({"mediaType": sbom::SBOM_MEDIA_TYPE, "digest": sbom_digest.as_str(), "size": sbom_size}),
+    ];
+    // The signature covers the packed bytes (after redaction), file by file, in the
+    // OpenSSF model-signing format: unpacking the layers and running `model_signing verify`
+    // checks the same thing the server checks on push.
+    if let Some(key) = signer {
+        let files = signing::sorted_files(
+            layers
+                .iter()
+                .map(|(layer, _)| (layer.path.clone(), layer.digest.hex().to_owned()))
+                .collect(),
+        );
+        let bundle = signing::sign_files(&options.name, &files, key);
+        let (bundle_digest, bundle_size) = layout.write_blob(&to_json_bytes(&bundle))?;
+        governance_layers.push(json!({"mediaType": signing::BUNDLE_MEDIA_TYPE, "digest": bundle_digest.as_str(), "size": bundle_size}));
+    }
     let governance = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
         "artifactType": GOVERNANCE_ARTIFACT_TYPE,
         "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty_digest.as_str(), "size": empty_size},
-        "layers": [
-            {"mediaType": GOVERNANCE_ARTIFACT_TYPE, "digest": governance_doc_digest.as_str(), "size": governance_doc_size},
-            {"mediaType": sbom::SBOM_MEDIA_TYPE, "digest": sbom_digest.as_str(), "size": sbom_size},
-        ],
+        "layers": governance_layers,
         "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "artifactType": MODEL_ARTIFACT_TYPE, "digest": manifest_digest.as_str(), "size": manifest_size},
         "annotations": {"org.opencontainers.image.created": options.created},
     });

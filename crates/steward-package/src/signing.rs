@@ -216,6 +216,7 @@ fn statement(model_name: &str, files: &[(String, String)]) -> Value {
 }
 
 /// Signs the model directory `root`; returns the bundle (to be written to `model.sig`).
+/// Signs the model directory `root`; returns the bundle (to be written to `model.sig`).
 pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Value, SignError> {
     let files = hash_files(root, signature_file)?;
     let name = root
@@ -226,11 +227,16 @@ pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Valu
                 .map(|name| name.to_string_lossy().into_owned())
         })
         .unwrap_or_default();
-    let payload = serde_json::to_vec(&statement(&name, &files)).unwrap_or_default();
+    Ok(sign_files(&name, &files, key))
+}
+
+/// Signs a list of `(path, sha256 hex)` (already in model_signing order): the bundle.
+pub fn sign_files(name: &str, files: &[(String, String)], key: &SigningKey) -> Value {
+    let payload = serde_json::to_vec(&statement(name, files)).unwrap_or_default();
     let signature: Signature = key.sign(&pae(PAYLOAD_TYPE, &payload));
     let der: DerSignature = signature.to_der();
     let engine = base64::engine::general_purpose::STANDARD;
-    Ok(json!({
+    json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": key_hint(key.verifying_key()).unwrap_or_default()}, "tlogEntries": []},
         "dsseEnvelope": {
@@ -238,16 +244,11 @@ pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Valu
             "payloadType": PAYLOAD_TYPE,
             "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": ""}],
         },
-    }))
+    })
 }
 
-/// Verifies `bundle` over the files of `root`: the signature, then every file.
-pub fn verify(
-    root: &Path,
-    signature_file: &Path,
-    bundle: &Value,
-    key: &VerifyingKey,
-) -> Result<usize, SignError> {
+/// Checks the bundle's signature with `key` and returns the signed `(path, sha256 hex)` list.
+pub fn open_bundle(bundle: &Value, key: &VerifyingKey) -> Result<Vec<(String, String)>, SignError> {
     let invalid = |reason: &str| SignError::Invalid(reason.to_owned());
     if bundle["mediaType"] != BUNDLE_MEDIA_TYPE {
         return Err(invalid("not a Sigstore bundle v0.3"));
@@ -303,8 +304,15 @@ pub fn verify(
             "the subject digest does not match the signed file list",
         ));
     }
-    let actual = hash_files(root, signature_file)?;
-    for (name, digest) in &signed {
+    Ok(signed)
+}
+
+/// Compares what was signed with what is there; names the first changed, missing or extra file.
+pub fn compare(
+    signed: &[(String, String)],
+    actual: &[(String, String)],
+) -> Result<usize, SignError> {
+    for (name, digest) in signed {
         match actual.iter().find(|(actual_name, _)| actual_name == name) {
             None => return Err(SignError::Missing(name.clone())),
             Some((_, actual_digest)) if actual_digest != digest => {
@@ -322,5 +330,81 @@ pub fn verify(
     Ok(signed.len())
 }
 
+/// Verifies `bundle` over the files of `root`: the signature, then every file.
+pub fn verify(
+    root: &Path,
+    signature_file: &Path,
+    bundle: &Value,
+    key: &VerifyingKey,
+) -> Result<usize, SignError> {
+    let signed = open_bundle(bundle, key)?;
+    compare(&signed, &hash_files(root, signature_file)?)
+}
+
+/// `(path, sha256 hex)` in model_signing's order (by path components).
+pub fn sorted_files(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
+    files.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
+    files
+}
+
 #[cfg(test)]
 mod tests;
+
+/// A package's signature: the bundle must verify with one of `keys` (returns which), and
+/// what it signed must be exactly the package's layers, path and digest.
+pub fn verify_package(
+    facts: &crate::inspect::PackageFacts,
+    bundle: &Value,
+    keys: &[VerifyingKey],
+) -> Result<(usize, usize), SignError> {
+    let mut last_error = SignError::Invalid("no trusted key for this package".to_owned());
+    for (key_idx, key) in keys.iter().enumerate() {
+        match open_bundle(bundle, key) {
+            Ok(signed) => {
+                let layers: Vec<(String, String)> = facts
+                    .layers
+                    .iter()
+                    .map(|layer| {
+                        (
+                            layer.path.clone().unwrap_or_default(),
+                            layer.digest.hex().to_owned(),
+                        )
+                    })
+                    .collect();
+                return compare(&signed, &layers).map(|n_files| (n_files, key_idx));
+            }
+            Err(err) => last_error = err,
+        }
+    }
+    Err(last_error)
+}
+
+/// A short, stable name for a public key: SHA-256 of its PEM, first 16 hex digits.
+pub fn key_fingerprint(key: &VerifyingKey) -> String {
+    key_hint(key)
+        .map(|hint| hint[..16].to_owned())
+        .unwrap_or_default()
+}
+
+/// Every `*.pem` / `*.pub` public key in a folder (missing folder: none).
+pub fn load_trusted_keys(dir: &Path) -> Result<Vec<VerifyingKey>, SignError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(SignError::Io {
+                path: dir.to_owned(),
+                source: err,
+            });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "pem" || ext == "pub")
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|path| load_verifying_key(path)).collect()
+}

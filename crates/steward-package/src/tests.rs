@@ -59,10 +59,24 @@ fn blob(out: &Path, digest: &str) -> Vec<u8> {
 fn packing_is_reproducible_and_pinned() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
-    let first = pack(&dir, &tmp.path().join("one"), &documentation(), &options()).unwrap();
+    let first = pack(
+        &dir,
+        &tmp.path().join("one"),
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap();
     // Same content, other timestamps and another output folder: the same bytes.
     std::fs::write(dir.join("README.md"), b"# Credit risk").unwrap();
-    let second = pack(&dir, &tmp.path().join("two"), &documentation(), &options()).unwrap();
+    let second = pack(
+        &dir,
+        &tmp.path().join("two"),
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap();
     assert_eq!(first.manifest_digest, second.manifest_digest);
     for name in ["index.json", "oci-layout"] {
         assert_eq!(
@@ -80,6 +94,7 @@ fn packing_is_reproducible_and_pinned() {
         &tmp.path().join("three"),
         &documentation(),
         &options(),
+        None,
     )
     .unwrap();
     assert_ne!(first.manifest_digest, third.manifest_digest);
@@ -89,7 +104,14 @@ fn packing_is_reproducible_and_pinned() {
 fn the_layout_manifest_and_config_follow_oci_and_modelpack() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let packed = pack(&model_dir(tmp.path()), &out, &documentation(), &options()).unwrap();
+    let packed = pack(
+        &model_dir(tmp.path()),
+        &out,
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap();
     assert_eq!(
         read_json(&out.join("oci-layout")),
         json!({"imageLayoutVersion": "1.0.0"})
@@ -166,8 +188,8 @@ fn bad_inputs_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
     let out = tmp.path().join("out");
-    pack(&dir, &out, &documentation(), &options()).unwrap();
-    let err = pack(&dir, &out, &documentation(), &options()).unwrap_err();
+    pack(&dir, &out, &documentation(), &options(), None).unwrap();
+    let err = pack(&dir, &out, &documentation(), &options(), None).unwrap_err();
     assert!(
         err.to_string()
             .ends_with("already exists and is not empty; packages are never written over"),
@@ -181,6 +203,7 @@ fn bad_inputs_are_refused_by_name() {
             tag: "-bad".into(),
             ..options()
         },
+        None,
     )
     .unwrap_err();
     assert_eq!(
@@ -191,15 +214,28 @@ fn bad_inputs_are_refused_by_name() {
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("steward.yaml"), "version: 1.0.0").unwrap();
     assert_eq!(
-        pack(&empty, &tmp.path().join("y"), &documentation(), &options())
-            .unwrap_err()
-            .to_string(),
+        pack(
+            &empty,
+            &tmp.path().join("y"),
+            &documentation(),
+            &options(),
+            None
+        )
+        .unwrap_err()
+        .to_string(),
         "the model directory has no files to pack"
     );
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink("/etc/passwd", dir.join("escape")).unwrap();
-        let err = pack(&dir, &tmp.path().join("z"), &documentation(), &options()).unwrap_err();
+        let err = pack(
+            &dir,
+            &tmp.path().join("z"),
+            &documentation(),
+            &options(),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "`escape` is a symbolic link; packages take only regular files from inside the model directory"
@@ -221,7 +257,14 @@ fn tags_follow_the_oci_grammar() {
 fn inspect_reads_back_what_pack_wrote_and_lists_every_problem() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let packed = pack(&model_dir(tmp.path()), &out, &documentation(), &options()).unwrap();
+    let packed = pack(
+        &model_dir(tmp.path()),
+        &out,
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap();
     let manifest = blob(&out, packed.manifest_digest.as_str());
     let governance = blob(&out, packed.governance_digest.as_str());
     let facts = inspect::inspect(&manifest, &governance).unwrap();
@@ -260,7 +303,7 @@ fn datasets_and_documents_are_packed_redacted_with_a_report_of_counts() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let packed = pack(&dir, &out, &documentation(), &options()).unwrap();
+    let packed = pack(&dir, &out, &documentation(), &options(), None).unwrap();
     let layer = |path: &str| {
         let layer = packed
             .layers

@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub documentation_templates: Option<String>,
     /// SQLite only: cap on the database file in 4 KiB pages; writes beyond it fail closed.
     pub sqlite_pages_max: Option<u64>,
+    /// Refuse pushed packages without a signature from a trusted key (default true).
+    pub require_signed_packages: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,7 @@ pub struct Config {
     pub policy_dir: PathBuf,
     pub documentation_templates: Option<PathBuf>,
     pub sqlite_pages_max: Option<u64>,
+    pub require_signed_packages: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +206,7 @@ impl Config {
             policy_dir: data_dir.join(pick!(policy_dir).unwrap_or_else(|| "policies".to_owned())),
             documentation_templates: pick!(documentation_templates).map(|path| data_dir.join(path)),
             sqlite_pages_max: pick!(sqlite_pages_max),
+            require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
         })
     }
 }

@@ -23,6 +23,11 @@ pub const LOG_KEY_FILE: &str = "keys/log.key";
 pub const LOG_PUBLIC_KEY_FILE: &str = "keys/log.pub";
 pub const AUDIT_HMAC_KEY_FILE: &str = "keys/audit-hmac.key";
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// A package-signing key made at `init` for single-machine setups; its public half is trusted
+/// for every business unit (`trust/package-signing.pem`). Organisations add their own keys
+/// under `trust/` (all units) or `trust/<business unit>/`.
+pub const PACKAGE_SIGNING_KEY_FILE: &str = "keys/package-signing.key";
+pub const TRUST_DIR: &str = "trust";
 
 /// Everything a handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -135,7 +140,31 @@ pub fn create_keys(data_dir: &Path, log_origin: &str) -> Result<(), StartError> 
     write_secret_file(
         &data_dir.join(AUDIT_HMAC_KEY_FILE),
         &format!("{}\n", hex::encode(hmac_key)),
-    )
+    )?;
+    create_package_signing_key(data_dir)
+}
+
+fn create_package_signing_key(data_dir: &Path) -> Result<(), StartError> {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let mut seed = [0u8; 32];
+    let key = loop {
+        getrandom::fill(&mut seed).map_err(|err| file_error(data_dir, err))?;
+        // Rejection sampling: almost every 32-byte string is a valid P-256 scalar.
+        if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&seed) {
+            break key;
+        }
+    };
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|err| file_error(data_dir, err))?;
+    write_secret_file(&data_dir.join(PACKAGE_SIGNING_KEY_FILE), &private)?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|err| file_error(data_dir, err))?;
+    let trust = data_dir.join(TRUST_DIR);
+    std::fs::create_dir_all(&trust).map_err(|err| file_error(&trust, err))?;
+    std::fs::write(trust.join("package-signing.pem"), public).map_err(|err| file_error(&trust, err))
 }
 
 pub fn load_verifier(data_dir: &Path) -> Result<NoteVerifier, StartError> {

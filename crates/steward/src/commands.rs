@@ -267,6 +267,10 @@ pub enum PackageCommand {
         /// Creation time recorded in the package (default: the Unix epoch, for reproducibility).
         #[arg(long, default_value = "1970-01-01T00:00:00Z")]
         created: String,
+        /// Sign the packed files with this ECDSA P-256 private key (PEM). Servers refuse
+        /// unsigned packages unless configured otherwise.
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
     },
     /// Upload a layout's blobs and register it as a version of UNIT/MODEL; the version's
     /// id is the package's manifest digest.
@@ -287,7 +291,8 @@ pub enum PackageCommand {
         #[arg(long)]
         signature: Option<PathBuf>,
     },
-    /// Verify a model directory's signature with a public key; names the file that fails.
+    /// Verify a signature with a public key: a model directory's `model.sig`, or a package
+    /// layout's (every blob re-hashed); names the file that fails.
     Verify {
         dir: PathBuf,
         #[arg(long)]
@@ -430,7 +435,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             layout,
             version,
             created,
+            sign_key,
         }) => {
+            let signer = sign_key
+                .as_deref()
+                .map(steward_package::signing::load_signing_key)
+                .transpose()?;
             let (documentation, warnings) =
                 register::documentation(&dir, layout, version.as_deref())?;
             for warning in &warnings {
@@ -452,7 +462,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tag: tag.clone(),
                 created,
             };
-            let packed = steward_package::pack(&dir, &out, &documentation, &options)?;
+            let packed =
+                steward_package::pack(&dir, &out, &documentation, &options, signer.as_ref())?;
             let summary = json!({
                 "layout": out.display().to_string(),
                 "tag": tag,
@@ -503,6 +514,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::fs::write(&signature, serde_json::to_vec(&bundle)?)
                 .with_context(|| format!("writing {}", signature.display()))?;
             println!("Signed {} into {}.", dir.display(), signature.display());
+        }
+        Command::Package(PackageCommand::Verify { dir, key, .. })
+            if dir.join("index.json").is_file() =>
+        {
+            let key = steward_package::signing::load_verifying_key(&key)?;
+            match crate::package::verify_layout(&dir, &key) {
+                Ok(n_files) => println!("ok: the package's {n_files} files match its signature"),
+                Err(err) => {
+                    println!("FAILED: {err:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
         }
         Command::Package(PackageCommand::Verify {
             dir,

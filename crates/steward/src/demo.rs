@@ -284,7 +284,11 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
     let (mut documentation, _) =
         crate::register::documentation(&complete, crate::register::Layout::Plain, Some("2.0.0"))?;
     documentation.artifacts.clear();
-    let packed = steward_package::pack(&complete, &layout, &documentation, &options)?;
+    let signer = steward_package::signing::load_signing_key(
+        &data_dir.join(steward_server::state::PACKAGE_SIGNING_KEY_FILE),
+    )?;
+    let packed =
+        steward_package::pack(&complete, &layout, &documentation, &options, Some(&signer))?;
     println!(
         "   built {} ({} layers); the same files always give this digest",
         packed.manifest_digest,

@@ -283,3 +283,23 @@ pub fn scan(
     }
     Ok(std::process::ExitCode::from(1))
 }
+
+/// Verifies a layout's signature: every blob re-hashed, then the signed file list against
+/// the layers.
+pub fn verify_layout(layout: &Path, key: &p256::ecdsa::VerifyingKey) -> anyhow::Result<usize> {
+    let (_, manifest, governance) = find_manifests(layout, None)?;
+    let facts = inspect(&manifest, &governance)?;
+    for blob in all_blobs(&facts) {
+        let path = blob.path.as_deref().unwrap_or(blob.media_type.as_str());
+        read_blob(layout, blob.digest.as_str()).with_context(|| format!("blob of `{path}`"))?;
+    }
+    let bundle_ref = facts
+        .governance_extra
+        .iter()
+        .find(|blob| blob.media_type == steward_package::signing::BUNDLE_MEDIA_TYPE)
+        .context("the package is not signed")?;
+    let bundle: Value = serde_json::from_slice(&read_blob(layout, bundle_ref.digest.as_str())?)?;
+    let (n_files, _) =
+        steward_package::signing::verify_package(&facts, &bundle, std::slice::from_ref(key))?;
+    Ok(n_files)
+}

@@ -996,6 +996,7 @@ pub async fn register_package(
             details: json!({ "missing_blobs": absent }),
         });
     }
+    let signed_by = check_package_signature(&app, &unit, &facts).await?;
     let document_bytes = app
         .blobs
         .read_verified(
@@ -1024,6 +1025,7 @@ pub async fn register_package(
         "tag": body.tag,
         "governance_digest": facts.governance_digest.as_str(),
         "config_digest": facts.config.digest.as_str(),
+        "signed_by": signed_by,
     });
     let manifest_value = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
     let version = steward_store::Version {
@@ -1063,6 +1065,54 @@ pub async fn register_package(
     Ok(created(
         json!({"digest": version.digest, "version": version.version_label, "package": package, "audit": receipt(&entry)}),
     ))
+}
+
+/// The package's signature, checked against the keys trusted for `unit` (`trust/<unit>/`)
+/// and for every unit (`trust/`): it must verify, and what it signed must be exactly the
+/// package's files. Returns the signing key's fingerprint (`None`: unsigned, when allowed).
+async fn check_package_signature(
+    app: &App,
+    unit: &str,
+    facts: &steward_package::inspect::PackageFacts,
+) -> Result<Option<String>, ApiError> {
+    use steward_package::signing;
+    let refuse = |message: String| ApiError::Unprocessable {
+        message,
+        details: Value::Null,
+    };
+    let Some(bundle_ref) = facts
+        .governance_extra
+        .iter()
+        .find(|blob| blob.media_type == signing::BUNDLE_MEDIA_TYPE)
+    else {
+        if app.config.require_signed_packages {
+            return Err(refuse(format!(
+                "package is not signed; build it with `steward package build --sign-key KEY`, with the public key trusted for `{unit}` (trust/ or trust/{unit}/)"
+            )));
+        }
+        return Ok(None);
+    };
+    let trust = app.config.data_dir.join(crate::state::TRUST_DIR);
+    let mut keys = signing::load_trusted_keys(&trust.join(unit))
+        .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?;
+    keys.extend(
+        signing::load_trusted_keys(&trust)
+            .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?,
+    );
+    let bytes = app
+        .blobs
+        .read_verified(
+            &bundle_ref.digest,
+            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let bundle: Value = serde_json::from_slice(&bytes)
+        .map_err(|err| refuse(format!("the package signature is not JSON: {err}")))?;
+    match signing::verify_package(facts, &bundle, &keys) {
+        Ok((_, key_idx)) => Ok(keys.get(key_idx).map(signing::key_fingerprint)),
+        Err(err) => Err(refuse(format!("package signature refused: {err}"))),
+    }
 }
 
 /// What `steward package pull` needs to give a packaged version back byte for byte.

@@ -329,25 +329,42 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     std::fs::write(model.join("model.onnx"), "weights").unwrap();
     std::fs::write(model.join("data/sample.csv"), "a,b\n1,2\n").unwrap();
     std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\n").unwrap();
-    let layout = dir.path().join("churn.oci");
-    let built = admin.json(&[
-        "package",
-        "build",
-        model.to_str().unwrap(),
-        "--out",
-        layout.to_str().unwrap(),
-    ]);
-    let _digest = built["manifest_digest"].as_str().unwrap().to_owned();
+    let key = data_dir.join("keys/package-signing.key");
+    let build = |out: &str, signed: bool| {
+        let layout = dir.path().join(out);
+        let mut args = vec![
+            "package",
+            "build",
+            model.to_str().unwrap(),
+            "--out",
+            layout.to_str().unwrap(),
+        ];
+        if signed {
+            args.extend(["--sign-key", key.to_str().unwrap()]);
+        }
+        let built = admin.json(&args);
+        (layout, built)
+    };
+    let push = |layout: &Path| {
+        admin.run(&[
+            "package",
+            "push",
+            layout.to_str().unwrap(),
+            "--model",
+            "retail/churn",
+        ])
+    };
 
-    // The documentation in steward.yaml is incomplete for the model's templates: refused,
-    // with every missing field named.
-    let (code, _, stderr) = admin.run(&[
-        "package",
-        "push",
-        layout.to_str().unwrap(),
-        "--model",
-        "retail/churn",
-    ]);
+    // Unsigned: refused.
+    let (layout, _) = build("unsigned.oci", false);
+    let (code, _, stderr) = push(&layout);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("package is not signed"), "{stderr}");
+
+    // Signed, but the documentation in steward.yaml is incomplete for the model's
+    // templates: refused, with every missing field named.
+    let (layout, _) = build("churn.oci", true);
+    let (code, _, stderr) = push(&layout);
     assert_eq!(code, 1);
     assert!(
         stderr.contains("422 unprocessable")
@@ -357,14 +374,54 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     );
 
     std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\nintended_use: Rank churn.\nmodel_card: {description: Boosted trees., markdown: '# Churn'}\n").unwrap();
-    let layout = dir.path().join("churn2.oci");
-    let built = admin.json(&[
+
+    // Signed by a key nobody trusts: refused.
+    let stranger = dir.path().join("stranger.key");
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+        ])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(openssl.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stranger, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let strange_layout = dir.path().join("stranger.oci");
+    admin.ok(&[
         "package",
         "build",
         model.to_str().unwrap(),
         "--out",
-        layout.to_str().unwrap(),
+        strange_layout.to_str().unwrap(),
+        "--sign-key",
+        stranger.to_str().unwrap(),
     ]);
+    let (code, _, stderr) = push(&strange_layout);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("package signature refused"), "{stderr}");
+
+    let (layout, built) = build("churn2.oci", true);
+    let trusted = data_dir.join("trust/package-signing.pem");
+    let verified = admin.ok(&[
+        "package",
+        "verify",
+        layout.to_str().unwrap(),
+        "--key",
+        trusted.to_str().unwrap(),
+    ]);
+    assert!(
+        verified.starts_with("ok: the package's 3 files match its signature"),
+        "{verified}"
+    );
     // The card's description is part of the ModelPack config, so this is a new digest.
     let digest = built["manifest_digest"].as_str().unwrap().to_owned();
     let pushed = admin.json(&[
