@@ -426,7 +426,7 @@ fn is_valid_tag(tag: &str) -> bool {
         })
 }
 
-/// Every regular file under `root` except `steward.yaml`: `(relative path, path, executable)`,
+/// Every regular file under `root` except `steward.yaml` and `model.sig`: `(relative path, path, executable)`,
 /// in byte order of the relative path.
 fn list_files(root: &Path) -> Result<Vec<(String, PathBuf, bool)>, PackError> {
     let mut files = Vec::new();
@@ -448,7 +448,9 @@ fn list_files(root: &Path) -> Result<Vec<(String, PathBuf, bool)>, PackError> {
                 pending.push(path);
                 continue;
             }
-            if relative == PACKAGE_MANIFEST_FILE {
+            // `steward.yaml` becomes the governance document; a directory signature
+            // (`model.sig`) is superseded by the package signature over the packed bytes.
+            if relative == PACKAGE_MANIFEST_FILE || relative == signing::SIGNATURE_FILE {
                 continue;
             }
             if relative.len() > PATH_BYTES_MAX {
