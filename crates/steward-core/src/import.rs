@@ -236,6 +236,7 @@ pub fn merge(base: VersionManifest, overlay: VersionManifest) -> VersionManifest
         model_card,
         licence,
         source,
+        usage_terms,
     } = overlay;
     VersionManifest {
         version: version.or(base.version),
@@ -253,6 +254,7 @@ pub fn merge(base: VersionManifest, overlay: VersionManifest) -> VersionManifest
         model_card: merge_opt(base.model_card, model_card, merge_card),
         licence: licence.or(base.licence),
         source: merge_opt(base.source, source, merge_source),
+        usage_terms: usage_terms.or(base.usage_terms),
     }
 }
 

@@ -49,6 +49,51 @@ pub struct VersionManifest {
     /// Where the registration was imported from, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
+    /// Terms of use (P3): enforced where the version may be registered and deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_terms: Option<UsageTerms>,
+}
+
+/// What a model may and may not be used for, and where. Empty lists mean "no restriction".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageTerms {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permitted_uses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prohibited_uses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_use_limitations: Vec<String>,
+    /// Business units that may register and deploy the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_business_units: Vec<String>,
+    /// Regions (of environments) where the model may be deployed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_regions: Vec<String>,
+}
+
+impl UsageTerms {
+    /// The term that forbids registering or deploying in `business_unit`, if any.
+    pub fn forbids_business_unit(&self, business_unit: &str) -> Option<String> {
+        (!self.allowed_business_units.is_empty()
+            && !self
+                .allowed_business_units
+                .iter()
+                .any(|unit| unit == business_unit))
+        .then(|| {
+            format!(
+                "allowed_business_units: [{}]",
+                self.allowed_business_units.join(", ")
+            )
+        })
+    }
+
+    /// The term that forbids deploying to an environment in `region` (`None`: no region set).
+    pub fn forbids_region(&self, region: Option<&str>) -> Option<String> {
+        let allowed = |region: &str| self.allowed_regions.iter().any(|allowed| allowed == region);
+        (!self.allowed_regions.is_empty() && !region.is_some_and(allowed))
+            .then(|| format!("allowed_regions: [{}]", self.allowed_regions.join(", ")))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -246,12 +246,21 @@ pub fn pack(
     // OpenSSF model-signing format: unpacking the layers and running `model_signing verify`
     // checks the same thing the server checks on push.
     if let Some(key) = signer {
-        let files = signing::sorted_files(
-            layers
-                .iter()
-                .map(|(layer, _)| (layer.path.clone(), layer.digest.hex().to_owned()))
-                .collect(),
-        );
+        // The documentation (usage terms included) and the SBOM are signed too, under
+        // fixed names, so the whole governance content is covered.
+        let mut files: Vec<(String, String)> = layers
+            .iter()
+            .map(|(layer, _)| (layer.path.clone(), layer.digest.hex().to_owned()))
+            .collect();
+        files.push((
+            signing::SIGNED_GOVERNANCE_PATH.to_owned(),
+            governance_doc_digest.hex().to_owned(),
+        ));
+        files.push((
+            signing::SIGNED_SBOM_PATH.to_owned(),
+            sbom_digest.hex().to_owned(),
+        ));
+        let files = signing::sorted_files(files);
         let bundle = signing::sign_files(&options.name, &files, key);
         let (bundle_digest, bundle_size) = layout.write_blob(&to_json_bytes(&bundle))?;
         governance_layers.push(json!({"mediaType": signing::BUNDLE_MEDIA_TYPE, "digest": bundle_digest.as_str(), "size": bundle_size}));

@@ -25,6 +25,9 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
 pub const SIGNATURE_FILE: &str = "model.sig";
+/// Names under which a package signature covers its governance document and SBOM.
+pub const SIGNED_GOVERNANCE_PATH: &str = ".steward/governance.json";
+pub const SIGNED_SBOM_PATH: &str = ".steward/sbom.cdx.json";
 const IGNORED: &[&str] = &[".git", ".github", ".gitattributes", ".gitignore"];
 const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -361,7 +364,7 @@ pub fn verify_package(
     for (key_idx, key) in keys.iter().enumerate() {
         match open_bundle(bundle, key) {
             Ok(signed) => {
-                let layers: Vec<(String, String)> = facts
+                let mut files: Vec<(String, String)> = facts
                     .layers
                     .iter()
                     .map(|layer| {
@@ -371,7 +374,18 @@ pub fn verify_package(
                         )
                     })
                     .collect();
-                return compare(&signed, &layers).map(|n_files| (n_files, key_idx));
+                files.push((
+                    SIGNED_GOVERNANCE_PATH.to_owned(),
+                    facts.governance_document.digest.hex().to_owned(),
+                ));
+                if let Some(sbom) = facts
+                    .governance_extra
+                    .iter()
+                    .find(|blob| blob.media_type == crate::sbom::SBOM_MEDIA_TYPE)
+                {
+                    files.push((SIGNED_SBOM_PATH.to_owned(), sbom.digest.hex().to_owned()));
+                }
+                return compare(&signed, &files).map(|n_files| (n_files, key_idx));
             }
             Err(err) => last_error = err,
         }

@@ -214,6 +214,9 @@ pub struct Request {
     pub production: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_deprecated: Option<bool>,
+    /// The usage term that forbids this deployment, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidding_term: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -504,6 +507,10 @@ impl Engine {
             (
                 "version_deprecated",
                 request.version_deprecated.map(Value::Bool),
+            ),
+            (
+                "forbidding_term",
+                request.forbidding_term.clone().map(Value::String),
             ),
             (
                 "granted_role",

@@ -30,6 +30,7 @@ fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) 
         now: 1_800_000_000,
         production: None,
         version_deprecated: None,
+        forbidding_term: None,
         granted_role: None,
         granted_global: None,
         target_is_self: None,
@@ -321,5 +322,22 @@ fn a_token_minted_by_the_author_cannot_approve_or_change_its_issuers_roles() {
     assert_eq!(
         engine.authorize(&req).reasons,
         vec!["steward.training.no-self-certification"]
+    );
+}
+
+#[test]
+fn usage_terms_forbid_deployment_with_the_term_as_fact() {
+    let mut req = request(
+        "dave",
+        &["mlops_engineer"],
+        Action::AliasSet,
+        Resource::Model(model()),
+    );
+    req.production = Some(false);
+    assert!(engine().authorize(&req).allowed);
+    req.forbidding_term = Some("allowed_regions: [eu]".into());
+    assert_eq!(
+        engine().authorize(&req).reasons,
+        vec!["steward.terms.usage"]
     );
 }

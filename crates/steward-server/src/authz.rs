@@ -154,6 +154,7 @@ pub enum RoleScope {
 pub struct Facts {
     pub production: Option<bool>,
     pub version_deprecated: Option<bool>,
+    pub forbidding_term: Option<String>,
     pub granted_role: Option<String>,
     pub granted_global: Option<bool>,
     pub target_is_self: Option<bool>,
@@ -323,6 +324,7 @@ pub async fn authorize(
     scope: RoleScope,
     facts: Facts,
 ) -> Result<Decision, ApiError> {
+    let forbidding_term = facts.forbidding_term.clone();
     let request = PolicyRequest {
         principal: caller.name.clone(),
         certified_until: caller.certified_until,
@@ -336,6 +338,7 @@ pub async fn authorize(
         now: app.now_unix(),
         production: facts.production,
         version_deprecated: facts.version_deprecated,
+        forbidding_term: facts.forbidding_term.clone(),
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
@@ -354,12 +357,20 @@ pub async fn authorize(
         decision: decision_json.clone(),
     };
     crate::routes::append_event(app, draft).await?;
-    let message = format!(
+    let mut message = format!(
         "`{}` may not {} here: {}",
         caller.name,
         caller.action.as_str(),
         decision.reasons.join(", ")
     );
+    if let Some(term) = forbidding_term.filter(|_| {
+        decision
+            .reasons
+            .iter()
+            .any(|reason| reason == "steward.terms.usage")
+    }) {
+        message.push_str(&format!(" (usage term {term})"));
+    }
     Err(ApiError::Forbidden {
         message,
         decision: decision_json,

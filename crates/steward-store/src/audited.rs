@@ -378,6 +378,18 @@ impl AuditedTx {
             .map(drop)
     }
 
+    /// Declares the region an environment runs in (for usage terms).
+    pub async fn set_environment_region(
+        &mut self,
+        name: &str,
+        region: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query("UPDATE environments SET region = $1 WHERE name = $2")
+            .bind(region)
+            .bind(name);
+        self.exec(query, String::new).await.map(drop)
+    }
+
     /// Whether the version exists and is not deprecated, read under the lock.
     pub async fn version_is_live(&mut self, digest: &str) -> Result<bool, StoreError> {
         let query = sqlx::query_as::<_, (i64,)>(

@@ -101,6 +101,7 @@ pub struct Approval {
 pub struct Environment {
     pub name: String,
     pub production: bool,
+    pub region: Option<String>,
     pub position: i64,
     pub created_at: String,
     pub created_by: String,
@@ -366,18 +367,19 @@ impl Store {
     }
 
     pub async fn environments(&self) -> Result<Vec<Environment>, StoreError> {
-        let rows: Vec<(String, i64, i64, String, String)> = self
+        let rows: Vec<(String, i64, i64, String, String, Option<String>)> = self
             .read(
-                sqlx::query_as("SELECT name, production, position, created_at, created_by FROM environments ORDER BY position, name")
+                sqlx::query_as("SELECT name, production, position, created_at, created_by, region FROM environments ORDER BY position, name")
                     .fetch_all(self.pool()),
             )
             .await?;
         Ok(rows
             .into_iter()
             .map(
-                |(name, production, position, created_at, created_by)| Environment {
+                |(name, production, position, created_at, created_by, region)| Environment {
                     name,
                     production: production != 0,
+                    region,
                     position,
                     created_at,
                     created_by,

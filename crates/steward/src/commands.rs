@@ -161,6 +161,9 @@ pub enum EnvCommand {
         name: String,
         #[arg(long)]
         production: bool,
+        /// The region it runs in (usage terms may restrict deployment by region).
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -606,12 +609,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &client.get("/api/v1/environments").await?,
             &["name", "production", "position"],
         ),
-        Command::Envs(EnvCommand::Create { name, production }) => print(
+        Command::Envs(EnvCommand::Create {
+            name,
+            production,
+            region,
+        }) => print(
             output,
             &client
                 .post(
                     "/api/v1/environments",
-                    &json!({"name": name, "production": production}),
+                    &json!({"name": name, "production": production, "region": region}),
                 )
                 .await?,
             &[],

@@ -582,7 +582,7 @@ pub async fn list_environments(
         .environments()
         .await?
         .into_iter()
-        .map(|env| json!({"name": env.name, "production": env.production, "position": env.position, "created_at": env.created_at}))
+        .map(|env| json!({"name": env.name, "production": env.production, "region": env.region, "position": env.position, "created_at": env.created_at}))
         .collect();
     Ok(ok(json!({ "items": environments })))
 }
@@ -596,6 +596,10 @@ pub struct NewEnvironment {
     pub production: bool,
     #[serde(default)]
     pub position: Option<i64>,
+    /// The region it runs in, e.g. `eu-west`; usage terms may restrict deployment by region.
+    #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    pub region: Option<String>,
 }
 
 pub async fn create_environment(
@@ -604,6 +608,11 @@ pub async fn create_environment(
     JsonBody(body): JsonBody<NewEnvironment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let name = parse_name("environment", &body.name)?;
+    let region = body
+        .region
+        .as_deref()
+        .map(|region| parse_name("region", region))
+        .transpose()?;
     let decision = authorize(
         &app,
         &caller,
@@ -634,7 +643,11 @@ pub async fn create_environment(
         &app.now(),
     )
     .await?;
-    let payload = json!({"production": body.production, "position": position});
+    if let Some(region) = &region {
+        tx.set_environment_region(name.as_str(), region.as_str())
+            .await?;
+    }
+    let payload = json!({"production": body.production, "position": position, "region": region.as_ref().map(|region| region.as_str())});
     let entry = commit(
         &app,
         tx,

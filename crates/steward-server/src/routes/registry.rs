@@ -623,9 +623,20 @@ pub async fn set_alias(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))?;
     let (version, _) = load_version(&app, &body.digest).await?;
+    // Usage terms travel with the version; the first one that forbids this deployment is a
+    // fact for the policy (and named in the refusal).
+    let terms = serde_json::from_str::<VersionManifest>(&version.manifest)
+        .ok()
+        .and_then(|manifest| manifest.usage_terms);
+    let forbidding_term = terms.and_then(|terms| {
+        terms
+            .forbids_business_unit(&unit)
+            .or_else(|| terms.forbids_region(env.region.as_deref()))
+    });
     let facts = Facts {
         production: Some(env.production),
         version_deprecated: Some(version.deprecated_at.is_some()),
+        forbidding_term,
         ..Facts::default()
     };
     let decision = authorize(

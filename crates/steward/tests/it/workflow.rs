@@ -373,7 +373,7 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         "{stderr}"
     );
 
-    std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\nintended_use: Rank churn.\nmodel_card: {description: Boosted trees., markdown: '# Churn'}\n").unwrap();
+    std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\nintended_use: Rank churn.\nmodel_card: {description: Boosted trees., markdown: '# Churn'}\nusage_terms: {allowed_regions: [eu], prohibited_uses: [credit decisions]}\n").unwrap();
 
     // Signed by a key nobody trusts: refused.
     let stranger = dir.path().join("stranger.key");
@@ -419,7 +419,7 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         trusted.to_str().unwrap(),
     ]);
     assert!(
-        verified.starts_with("ok: the package's 3 files match its signature"),
+        verified.starts_with("ok: the package's 5 files match its signature"),
         "{verified}"
     );
     // The card's description is part of the ModelPack config, so this is a new digest.
@@ -452,6 +452,32 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
             ".steward/redaction-report.json"
         ]
     );
+
+    // Usage terms are enforced on deployment, naming the term.
+    let (code, _, stderr) = admin.run(&[
+        "aliases",
+        "set",
+        "retail/churn",
+        "staging",
+        &digest,
+        "--reason",
+        "try",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("steward.terms.usage") && stderr.contains("allowed_regions: [eu]"),
+        "{stderr}"
+    );
+    admin.ok(&["envs", "create", "eu-staging", "--region", "eu"]);
+    admin.ok(&[
+        "aliases",
+        "set",
+        "retail/churn",
+        "eu-staging",
+        &digest,
+        "--reason",
+        "inside the terms",
+    ]);
 
     let pulled = dir.path().join("pulled.oci");
     admin.ok(&[
