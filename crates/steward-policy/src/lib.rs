@@ -92,6 +92,8 @@ pub enum Action {
     BlobUpload,
     #[serde(rename = "blob.read")]
     BlobRead,
+    #[serde(rename = "advisory.import")]
+    AdvisoryImport,
 }
 
 impl Action {
@@ -125,6 +127,7 @@ impl Action {
         Action::AuditHash,
         Action::BlobUpload,
         Action::BlobRead,
+        Action::AdvisoryImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -159,6 +162,7 @@ impl Action {
             Action::AuditHash => "audit.hash",
             Action::BlobUpload => "blob.upload",
             Action::BlobRead => "blob.read",
+            Action::AdvisoryImport => "advisory.import",
         }
     }
 }
@@ -217,6 +221,9 @@ pub struct Request {
     /// The usage term that forbids this deployment, when one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forbidding_term: Option<String>,
+    /// The blocking advisory finding, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerability: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -511,6 +518,10 @@ impl Engine {
             (
                 "forbidding_term",
                 request.forbidding_term.clone().map(Value::String),
+            ),
+            (
+                "vulnerability",
+                request.vulnerability.clone().map(Value::String),
             ),
             (
                 "granted_role",

@@ -31,6 +31,7 @@ fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) 
         production: None,
         version_deprecated: None,
         forbidding_term: None,
+        vulnerability: None,
         granted_role: None,
         granted_global: None,
         target_is_self: None,
@@ -339,5 +340,21 @@ fn usage_terms_forbid_deployment_with_the_term_as_fact() {
     assert_eq!(
         engine().authorize(&req).reasons,
         vec!["steward.terms.usage"]
+    );
+}
+
+#[test]
+fn a_blocking_vulnerability_forbids_deployment() {
+    let mut req = request(
+        "dave",
+        &["mlops_engineer"],
+        Action::AliasSet,
+        Resource::Model(model()),
+    );
+    req.production = Some(false);
+    req.vulnerability = Some("numpy 2.1.0 is affected by PYSEC-1 (critical)".into());
+    assert_eq!(
+        engine().authorize(&req).reasons,
+        vec!["steward.supply-chain.vulnerable"]
     );
 }

@@ -103,6 +103,7 @@ routes! {
     POST "/api/v1/versions/{digest}/approvals" body(registry::NewApproval) => Some(Action::VersionApprove), "Sign off a version";
     PUT "/api/v1/blobs/{digest}" => Some(Action::BlobUpload), "Upload a blob (streamed, verified against its digest)";
     GET "/api/v1/blobs/{digest}" => Some(Action::BlobRead), "Download a blob (re-verified before it is sent)";
+    POST "/api/v1/advisories" body(registry::AdvisoryImport) => Some(Action::AdvisoryImport), "Import vulnerability advisories (OSV records)";
     GET "/api/v1/search" query(registry::SearchQuery) => Some(Action::InventorySearch), "Search the inventory";
     GET "/api/v1/audit/events" query(audit::Page) => Some(Action::AuditRead), "Audit entries after a sequence number";
     GET "/api/v1/audit/verify" => Some(Action::AuditVerify), "Verify the chain and every checkpoint";
@@ -155,6 +156,7 @@ pub struct Facts {
     pub production: Option<bool>,
     pub version_deprecated: Option<bool>,
     pub forbidding_term: Option<String>,
+    pub vulnerability: Option<String>,
     pub granted_role: Option<String>,
     pub granted_global: Option<bool>,
     pub target_is_self: Option<bool>,
@@ -325,6 +327,7 @@ pub async fn authorize(
     facts: Facts,
 ) -> Result<Decision, ApiError> {
     let forbidding_term = facts.forbidding_term.clone();
+    let vulnerability = facts.vulnerability.clone();
     let request = PolicyRequest {
         principal: caller.name.clone(),
         certified_until: caller.certified_until,
@@ -339,6 +342,7 @@ pub async fn authorize(
         production: facts.production,
         version_deprecated: facts.version_deprecated,
         forbidding_term: facts.forbidding_term.clone(),
+        vulnerability: facts.vulnerability.clone(),
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
@@ -370,6 +374,14 @@ pub async fn authorize(
             .any(|reason| reason == "steward.terms.usage")
     }) {
         message.push_str(&format!(" (usage term {term})"));
+    }
+    if let Some(finding) = vulnerability.filter(|_| {
+        decision
+            .reasons
+            .iter()
+            .any(|reason| reason == "steward.supply-chain.vulnerable")
+    }) {
+        message.push_str(&format!(" ({finding})"));
     }
     Err(ApiError::Forbidden {
         message,

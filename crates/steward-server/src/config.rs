@@ -47,6 +47,8 @@ pub struct RawConfig {
     pub sqlite_pages_max: Option<u64>,
     /// Refuse pushed packages without a signature from a trusted key (default true).
     pub require_signed_packages: Option<bool>,
+    /// Advisories at or above this severity block deployment: low, medium, high (default), critical.
+    pub advisory_block_severity: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ pub struct Config {
     pub documentation_templates: Option<PathBuf>,
     pub sqlite_pages_max: Option<u64>,
     pub require_signed_packages: bool,
+    pub advisory_block_severity: steward_package::advisories::Severity,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +179,18 @@ impl Config {
         {
             problems.push("database_url must start with `sqlite:` or `postgres:`".to_owned());
         }
+        let severity_text = pick!(advisory_block_severity).unwrap_or_else(|| "high".to_owned());
+        let advisory_block_severity = match steward_package::advisories::Severity::parse(
+            &severity_text,
+        ) {
+            Some(severity) if severity != steward_package::advisories::Severity::Unknown => {
+                severity
+            }
+            _ => {
+                problems.push(format!("advisory_block_severity `{severity_text}` must be low, medium, high or critical"));
+                steward_package::advisories::Severity::High
+            }
+        };
         let log_origin = pick!(log_origin).unwrap_or_else(|| "steward.local/audit".to_owned());
         if log_origin.is_empty()
             || log_origin
@@ -207,6 +222,7 @@ impl Config {
             documentation_templates: pick!(documentation_templates).map(|path| data_dir.join(path)),
             sqlite_pages_max: pick!(sqlite_pages_max),
             require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
+            advisory_block_severity,
         })
     }
 }

@@ -91,6 +91,7 @@ pub fn api_routes() -> Router<App> {
             "/api/v1/versions/{digest}/package",
             get(registry::show_package),
         )
+        .route("/api/v1/advisories", post(registry::import_advisories))
         .route(
             "/api/v1/versions/{digest}/deprecate",
             post(registry::deprecate_version),

@@ -378,6 +378,25 @@ impl AuditedTx {
             .map(drop)
     }
 
+    /// Stores (or replaces) an OSV advisory by id.
+    pub async fn upsert_advisory(
+        &mut self,
+        id: &str,
+        record: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO advisories (id, record, imported_by, imported_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record, imported_by = excluded.imported_by, imported_at = excluded.imported_at",
+        )
+        .bind(id)
+        .bind(record)
+        .bind(by)
+        .bind(now);
+        self.exec(query, String::new).await.map(drop)
+    }
+
     /// Declares the region an environment runs in (for usage terms).
     pub async fn set_environment_region(
         &mut self,

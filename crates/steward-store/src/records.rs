@@ -457,6 +457,16 @@ impl Store {
         Ok(res)
     }
 
+    /// Every stored advisory record (OSV JSON text).
+    pub async fn advisories(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = self
+            .read(
+                sqlx::query_as("SELECT record FROM advisories ORDER BY id").fetch_all(self.pool()),
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(record,)| record).collect())
+    }
+
     pub async fn blob(&self, digest: &str) -> Result<Option<Blob>, StoreError> {
         self.read(
             sqlx::query_as(

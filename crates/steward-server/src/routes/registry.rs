@@ -633,10 +633,17 @@ pub async fn set_alias(
             .forbids_business_unit(&unit)
             .or_else(|| terms.forbids_region(env.region.as_deref()))
     });
+    let threshold = app.config.advisory_block_severity;
+    let vulnerability = scan_version(&app, version.package.as_deref())
+        .await?
+        .iter()
+        .find(|finding| threshold <= finding.severity)
+        .map(finding_text);
     let facts = Facts {
         production: Some(env.production),
         version_deprecated: Some(version.deprecated_at.is_some()),
         forbidding_term,
+        vulnerability,
         ..Facts::default()
     };
     let decision = authorize(
@@ -1032,12 +1039,20 @@ pub async fn register_package(
         })
         .collect();
     check_registration(&app, &model, &manifest).await?;
-    let package = json!({
+    let mut package = json!({
         "tag": body.tag,
         "governance_digest": facts.governance_digest.as_str(),
         "config_digest": facts.config.digest.as_str(),
         "signed_by": signed_by,
+        "sbom_digest": facts.governance_extra.iter().find(|blob| blob.media_type == steward_package::sbom::SBOM_MEDIA_TYPE).map(|blob| blob.digest.to_string()),
     });
+    // The scan against the advisories known now is stored with the version; deployment
+    // re-scans against the advisories known then.
+    let findings = scan_version(&app, Some(&package.to_string())).await?;
+    package["scan"] = json!(findings.iter().map(|finding| json!({
+        "package": finding.package, "version": finding.version, "advisory": finding.advisory,
+        "severity": finding.severity.name(), "fixed": finding.fixed,
+    })).collect::<Vec<_>>());
     let manifest_value = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
     let version = steward_store::Version {
         digest: facts.manifest_digest.to_string(),
@@ -1168,4 +1183,146 @@ pub async fn show_package(
     Ok(ok(
         json!({"digest": version.digest, "tag": package["tag"], "manifest": encode(&manifest), "governance": encode(&governance)}),
     ))
+}
+
+/// Bound on advisories in one import request (the CLI sends batches).
+pub const ADVISORIES_PER_REQUEST_MAX: usize = 2000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvisoryImport {
+    /// OSV records, as JSON objects.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Value>,
+}
+
+/// Imports OSV advisories (replacing records with the same id); every bad record is listed
+/// and nothing is stored when any is bad.
+pub async fn import_advisories(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(body): JsonBody<AdvisoryImport>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    if body.records.len() > ADVISORIES_PER_REQUEST_MAX {
+        return Err(bad(format!(
+            "{} records, more than {ADVISORIES_PER_REQUEST_MAX} per request",
+            body.records.len()
+        )));
+    }
+    let mut parsed = Vec::new();
+    let mut problems = Vec::new();
+    for (idx, record) in body.records.iter().enumerate() {
+        let text = record.to_string();
+        match steward_package::advisories::parse(&text) {
+            Ok(advisory) if !advisory.id.is_empty() => parsed.push((advisory.id.clone(), text)),
+            Ok(_) => problems.push(format!("record {idx}: no id")),
+            Err(err) => problems.push(format!("record {idx}: {err}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Unprocessable {
+            message: format!(
+                "{} record(s) are not OSV advisories: {}",
+                problems.len(),
+                problems.join("; ")
+            ),
+            details: json!({"problems": problems}),
+        });
+    }
+    let mut tx = app.store.begin().await?;
+    for (id, text) in &parsed {
+        tx.upsert_advisory(id, text, &caller.name, &app.now())
+            .await?;
+    }
+    let ids: Vec<&str> = parsed.iter().map(|(id, _)| id.as_str()).collect();
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            "advisories".to_owned(),
+            json!({"count": ids.len(), "ids": ids}),
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(created(
+        json!({"imported": ids.len(), "audit": receipt(&entry)}),
+    ))
+}
+
+/// Findings for a packaged version against every stored advisory (none for unpackaged ones).
+async fn scan_version(
+    app: &App,
+    package: Option<&str>,
+) -> Result<Vec<steward_package::advisories::Finding>, ApiError> {
+    let Some(sbom_digest) = package
+        .and_then(|package| serde_json::from_str::<Value>(package).ok())
+        .and_then(|package| {
+            package["sbom_digest"]
+                .as_str()
+                .and_then(|digest| Digest::parse(digest).ok())
+        })
+    else {
+        return Ok(Vec::new());
+    };
+    let sbom_bytes = app
+        .blobs
+        .read_verified(
+            &sbom_digest,
+            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let sbom: Value = serde_json::from_slice(&sbom_bytes).map_err(ApiError::internal)?;
+    let dependencies: Vec<steward_package::sbom::Dependency> = sbom["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|component| {
+            component["purl"]
+                .as_str()?
+                .strip_prefix("pkg:pypi/")?
+                .split_once('@')
+        })
+        .map(|(name, version)| steward_package::sbom::Dependency {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            source: "sbom".to_owned(),
+        })
+        .collect();
+    let advisories: Vec<steward_package::advisories::Advisory> = app
+        .store
+        .advisories()
+        .await?
+        .iter()
+        .filter_map(|text| steward_package::advisories::parse(text).ok())
+        .collect();
+    Ok(steward_package::advisories::scan(
+        &dependencies,
+        &advisories,
+    ))
+}
+
+fn finding_text(finding: &steward_package::advisories::Finding) -> String {
+    format!(
+        "{} {} is affected by {} ({}){}",
+        finding.package,
+        finding.version,
+        finding.advisory,
+        finding.severity.name(),
+        finding
+            .fixed
+            .as_ref()
+            .map(|fixed| format!(", fixed in {fixed}"))
+            .unwrap_or_else(|| ", no fixed version yet".to_owned())
+    )
 }

@@ -106,6 +106,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         &["ds", "mlops", "admin", "outsider"],
     ),
     ("GET", "/api/v1/blobs/{digest}", ANY_ROLE),
+    ("POST", "/api/v1/advisories", ADMIN),
     ("GET", "/api/v1/search", ANY_ROLE),
     ("GET", "/api/v1/audit/events", AUDIT),
     ("GET", "/api/v1/audit/verify", AUDIT),
@@ -265,6 +266,7 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
         ("POST", "/api/v1/versions/{digest}/approvals") => json!({"comment": role}),
         ("PUT", "/api/v1/blobs/{digest}") => Value::String(ARTIFACT.into()),
         ("POST", "/api/v1/audit/checkpoints") => json!({}),
+        ("POST", "/api/v1/advisories") => json!({"records": []}),
         ("POST", "/api/v1/audit/hash") => json!({"value": "secret"}),
         _ => return None,
     };

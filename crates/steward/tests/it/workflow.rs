@@ -328,6 +328,7 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     std::fs::create_dir_all(model.join("data")).unwrap();
     std::fs::write(model.join("model.onnx"), "weights").unwrap();
     std::fs::write(model.join("data/sample.csv"), "a,b\n1,2\n").unwrap();
+    std::fs::write(model.join("requirements.txt"), "numpy==2.1.0\n").unwrap();
     std::fs::write(model.join("steward.yaml"), "version: 2.0.0\nlicence: MIT\n").unwrap();
     let key = data_dir.join("keys/package-signing.key");
     let build = |out: &str, signed: bool| {
@@ -419,7 +420,7 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         trusted.to_str().unwrap(),
     ]);
     assert!(
-        verified.starts_with("ok: the package's 5 files match its signature"),
+        verified.starts_with("ok: the package's 6 files match its signature"),
         "{verified}"
     );
     // The card's description is part of the ModelPack config, so this is a new digest.
@@ -449,6 +450,7 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         [
             "data/sample.csv",
             "model.onnx",
+            "requirements.txt",
             ".steward/redaction-report.json"
         ]
     );
@@ -478,6 +480,32 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         "--reason",
         "inside the terms",
     ]);
+
+    // An advisory imported later blocks further deployment, naming the finding.
+    let osv = dir.path().join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    std::fs::write(
+        osv.join("numpy.json"),
+        r#"{"id": "PYSEC-TEST-9", "affected": [{"package": {"ecosystem": "PyPI", "name": "numpy"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.0.0"}, {"fixed": "2.1.1"}]}]}], "database_specific": {"severity": "CRITICAL"}}"#,
+    )
+    .unwrap();
+    admin.ok(&["advisories", "import", osv.to_str().unwrap()]);
+    let (code, _, stderr) = admin.run(&[
+        "aliases",
+        "set",
+        "retail/churn",
+        "eu-staging",
+        &digest,
+        "--reason",
+        "again",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("steward.supply-chain.vulnerable")
+            && stderr
+                .contains("numpy 2.1.0 is affected by PYSEC-TEST-9 (critical), fixed in 2.1.1"),
+        "{stderr}"
+    );
 
     let pulled = dir.path().join("pulled.oci");
     admin.ok(&[
