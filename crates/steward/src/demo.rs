@@ -65,6 +65,10 @@ fn write_model_dir(dir: &Path, complete: bool) -> anyhow::Result<()> {
         dir.join("preprocessing.json"),
         br#"{"scaler": "standard", "features": ["income", "debt_ratio", "age"]}"#,
     )?;
+    std::fs::write(
+        dir.join("requirements.txt"),
+        "scikit-learn==1.3.0\nnumpy==1.26.4\n",
+    )?;
     let mut yaml = String::from(
         "version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score retail credit applications for manual review.\n\
          model_card:\n  description: Logistic regression on bureau and application data.\n  markdown: \"# Credit risk v1\\nA calibrated logistic regression.\"\n",
@@ -273,7 +277,7 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
 
     step(
         9,
-        "Packaging: an OCI layout with ModelPack media types, pushed and pulled back",
+        "Packaging: a signed OCI layout (ModelPack), pushed, blocked by an advisory, pulled back",
     );
     let layout = work.path().join("credit-risk.oci");
     let options = steward_package::PackOptions {
@@ -299,6 +303,19 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         "   pushed: version 2.0.0 is {}",
         pushed["digest"].as_str().unwrap_or_default()
     );
+    // A known vulnerability in a pinned dependency blocks deployment of the package.
+    let advisory = json!({
+        "id": "GHSA-demo-sklearn",
+        "summary": "Sensitive data leakage in TfidfVectorizer",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "scikit-learn"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.5.0"}]}]}],
+        "database_specific": {"severity": "HIGH"},
+    });
+    admin
+        .post("/api/v1/advisories", &json!({"records": [advisory]}))
+        .await?;
+    let vulnerable =
+        json!({"digest": packed.manifest_digest.as_str(), "reason": "ship the package"});
+    expect_refused(dave.put(&staging, &vulnerable).await, 403)?;
     let pulled = work.path().join("pulled.oci");
     crate::package::pull(&erin, packed.manifest_digest.as_str(), &pulled).await?;
     let files = |root: &Path| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
