@@ -264,6 +264,38 @@ pub async fn list_versions(
     Ok(ok(json!({ "items": versions })))
 }
 
+/// The stored record of a new version (and its manifest as JSON, for the audit payload).
+fn new_version(
+    digest: String,
+    unit: &str,
+    name: &str,
+    manifest: &VersionManifest,
+    author: &str,
+    now: String,
+    package: Option<String>,
+) -> Result<(steward_store::Version, Value), ApiError> {
+    let manifest_value = serde_json::to_value(manifest).map_err(ApiError::internal)?;
+    let version = steward_store::Version {
+        digest,
+        business_unit: unit.to_owned(),
+        model: name.to_owned(),
+        version_label: manifest.version.clone().unwrap_or_default(),
+        manifest: steward_core::canonical::to_string(&manifest_value),
+        card_text: manifest
+            .model_card
+            .as_ref()
+            .map(ModelCard::text)
+            .unwrap_or_default(),
+        author: author.to_owned(),
+        registered_at: now,
+        deprecated_at: None,
+        deprecated_by: None,
+        deprecation_reason: None,
+        package,
+    };
+    Ok((version, manifest_value))
+}
+
 /// What every registration must satisfy, plain or packaged: a well-formed manifest, the
 /// documentation its model's templates require (every missing field listed), and every
 /// artifact already in the blob store with the stated size.
@@ -344,25 +376,15 @@ pub async fn register_version(
     let unit_name = Name::parse("business unit", &unit).map_err(bad)?;
     let model_name = Name::parse("model", &name).map_err(bad)?;
     let digest = manifest.digest(&unit_name, &model_name);
-    let manifest_value = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
-    let version = steward_store::Version {
-        digest: digest.to_string(),
-        business_unit: unit.clone(),
-        model: name.clone(),
-        version_label: manifest.version.clone().unwrap_or_default(),
-        manifest: steward_core::canonical::to_string(&manifest_value),
-        card_text: manifest
-            .model_card
-            .as_ref()
-            .map(ModelCard::text)
-            .unwrap_or_default(),
-        author: caller.name.clone(),
-        registered_at: app.now(),
-        deprecated_at: None,
-        deprecated_by: None,
-        deprecation_reason: None,
-        package: None,
-    };
+    let (version, manifest_value) = new_version(
+        digest.to_string(),
+        &unit,
+        &name,
+        &manifest,
+        &caller.name,
+        app.now(),
+        None,
+    )?;
     let mut tx = app.store.begin().await?;
     tx.insert_version(&version).await?;
     let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "artifacts": manifest_value["artifacts"]});
@@ -1053,25 +1075,15 @@ pub async fn register_package(
         "package": finding.package, "version": finding.version, "advisory": finding.advisory,
         "severity": finding.severity.name(), "fixed": finding.fixed,
     })).collect::<Vec<_>>());
-    let manifest_value = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
-    let version = steward_store::Version {
-        digest: facts.manifest_digest.to_string(),
-        business_unit: unit.clone(),
-        model: name.clone(),
-        version_label: manifest.version.clone().unwrap_or_default(),
-        manifest: steward_core::canonical::to_string(&manifest_value),
-        card_text: manifest
-            .model_card
-            .as_ref()
-            .map(ModelCard::text)
-            .unwrap_or_default(),
-        author: caller.name.clone(),
-        registered_at: app.now(),
-        deprecated_at: None,
-        deprecated_by: None,
-        deprecation_reason: None,
-        package: Some(package.to_string()),
-    };
+    let (version, manifest_value) = new_version(
+        facts.manifest_digest.to_string(),
+        &unit,
+        &name,
+        &manifest,
+        &caller.name,
+        app.now(),
+        Some(package.to_string()),
+    )?;
     let mut tx = app.store.begin().await?;
     store_manifest_blob(&app, &manifest_bytes, &caller.name, &mut tx).await?;
     store_manifest_blob(&app, &governance_bytes, &caller.name, &mut tx).await?;
