@@ -47,6 +47,12 @@ impl Severity {
         }
     }
 
+    /// Whether a finding of this severity stops a gate set at `threshold`. An advisory
+    /// nobody has rated is not known to be harmless, so it always blocks.
+    pub fn blocks(self, threshold: Severity) -> bool {
+        self == Severity::Unknown || threshold <= self
+    }
+
     /// CVSS v3 qualitative rating of a base score.
     fn from_score(score: f64) -> Severity {
         match score {

@@ -194,6 +194,12 @@ pub fn inspect(
                     Some(path) if !safe_path(path) => problems.push(format!(
                         "{what} file path `{path}` must be relative, without `..`"
                     )),
+                    Some(path)
+                        if [crate::signing::SIGNED_GOVERNANCE_PATH, crate::signing::SIGNED_SBOM_PATH, crate::signing::SIGNED_CONFIG_PATH]
+                            .contains(&path.as_str()) =>
+                    {
+                        problems.push(format!("{what} file path `{path}` is reserved for the signed governance content"))
+                    }
                     Some(path) if !paths.insert(path.clone()) => {
                         problems.push(format!("{what} file path `{path}` appears twice"))
                     }

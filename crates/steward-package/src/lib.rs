@@ -66,6 +66,16 @@ pub enum PackError {
     BadTag(String),
     #[error(transparent)]
     Sbom(#[from] sbom::SbomError),
+    #[error("`{0}` is under `.steward/`, which packages reserve for what Steward adds")]
+    Reserved(String),
+    #[error(
+        "`{0}` is not a regular file (a pipe, socket or device); packages take regular files only"
+    )]
+    NotRegular(String),
+    #[error(
+        "`{0}` is not UTF-8 text, so it cannot be scanned for personal data; convert it to UTF-8 or move it out of the package"
+    )]
+    NotText(String),
     #[error("`{0}` is not UTF-8 text or is too large to read as a dependency file")]
     BadDependencyFile(String),
     #[error(
@@ -260,6 +270,10 @@ pub fn pack(
             signing::SIGNED_SBOM_PATH.to_owned(),
             sbom_digest.hex().to_owned(),
         ));
+        files.push((
+            signing::SIGNED_CONFIG_PATH.to_owned(),
+            config_digest.hex().to_owned(),
+        ));
         let files = signing::sorted_files(files);
         let bundle = signing::sign_files(&options.name, &files, key);
         let (bundle_digest, bundle_size) = layout.write_blob(&to_json_bytes(&bundle))?;
@@ -305,8 +319,6 @@ const SCANNED_EXTENSIONS: &[&str] = &[
 pub struct RedactionReport {
     pub files: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>>,
     pub totals: std::collections::BTreeMap<&'static str, u64>,
-    /// Scanned-kind files that are not UTF-8 text, packed as they are and listed here.
-    pub not_text: Vec<String>,
 }
 
 fn read_text(absolute: &Path, bytes_max: usize) -> Result<String, PackError> {
@@ -338,8 +350,7 @@ fn redact_file(
     }
     let bytes = std::fs::read(absolute).map_err(io(absolute))?;
     let Ok(text) = String::from_utf8(bytes) else {
-        report.not_text.push(path.to_owned());
-        return std::fs::read(absolute).map_err(io(absolute));
+        return Err(PackError::NotText(path.to_owned()));
     };
     let csv = path.to_ascii_lowercase().ends_with(".csv");
     let (redacted, counts) = pii::redact(&text, csv);
@@ -461,6 +472,12 @@ fn list_files(root: &Path) -> Result<Vec<(String, PathBuf, bool)>, PackError> {
             // (`model.sig`) is superseded by the package signature over the packed bytes.
             if relative == PACKAGE_MANIFEST_FILE || relative == signing::SIGNATURE_FILE {
                 continue;
+            }
+            if relative.starts_with(".steward/") {
+                return Err(PackError::Reserved(relative));
+            }
+            if !file_type.is_file() {
+                return Err(PackError::NotRegular(relative));
             }
             if relative.len() > PATH_BYTES_MAX {
                 return Err(PackError::PathTooLong(relative));

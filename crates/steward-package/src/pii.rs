@@ -66,21 +66,25 @@ fn regex(pattern: &str) -> Regex {
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 });
-static CARD: LazyLock<Regex> = LazyLock::new(|| regex(r"\b\d(?:[ -]?\d){12,18}\b"));
-static IBAN: LazyLock<Regex> = LazyLock::new(|| regex(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"));
-static SSN: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b"));
+static CARD: LazyLock<Regex> = LazyLock::new(|| regex(r"\b[0-9](?:[ -]?[0-9]){12,18}\b"));
+static IBAN: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b"));
+static SSN: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b([0-9]{3})([- ])([0-9]{2})([- ])([0-9]{4})\b"));
 static IPV4: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b")
+    regex(
+        r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
+    )
 });
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)(?:^|[^0-9a-f:])([0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7})(?:$|[^0-9a-f:])")
 });
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(\+\d{1,3}[ .-]?)?(\(\d{1,4}\)[ .-]?)?\d{1,4}((?:[ .-]\d{2,8}){1,5})\b")
+    regex(r"(\+[0-9]{1,3}[ .-]?)?(\([0-9]{1,4}\)[ .-]?)?[0-9]{1,4}((?:[ .-][0-9]{2,8}){1,5})\b")
 });
-const DATE: &str = r"(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{4}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2},? \d{4})";
+const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}|[0-9]{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{4}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2},? [0-9]{4})";
 /// The shape of a US social security number (3-2-4), which no phone numbering plan uses.
-static SSN_SHAPE: LazyLock<Regex> = LazyLock::new(|| regex(r"^\d{3}[- ]\d{2}[- ]\d{4}$"));
+static SSN_SHAPE: LazyLock<Regex> = LazyLock::new(|| regex(r"^[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}$"));
 static DOB_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
     regex(&format!(
         r"(?i)\b(?:dob|d\.o\.b\.?|date of birth|birth ?date|birthday|born(?: on)?)\b[\s:=,-]*({DATE})"

@@ -28,6 +28,7 @@ pub const SIGNATURE_FILE: &str = "model.sig";
 /// Names under which a package signature covers its governance document and SBOM.
 pub const SIGNED_GOVERNANCE_PATH: &str = ".steward/governance.json";
 pub const SIGNED_SBOM_PATH: &str = ".steward/sbom.cdx.json";
+pub const SIGNED_CONFIG_PATH: &str = ".steward/config.json";
 const IGNORED: &[&str] = &[".git", ".github", ".gitattributes", ".gitignore"];
 const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -310,27 +311,53 @@ pub fn open_bundle(bundle: &Value, key: &VerifyingKey) -> Result<Vec<(String, St
     Ok(signed)
 }
 
-/// Compares what was signed with what is there; names the first changed, missing or extra file.
+/// The statement's subject name (the model the signature was made for).
+pub fn subject_name(bundle: &Value) -> Option<String> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let payload = engine
+        .decode(bundle["dsseEnvelope"]["payload"].as_str()?)
+        .ok()?;
+    let statement: Value = serde_json::from_slice(&payload).ok()?;
+    statement["subject"][0]["name"].as_str().map(str::to_owned)
+}
+
+/// Compares what was signed with what is there, exactly: names the first changed, missing
+/// or extra file, and refuses a name that appears twice on either side (so one entry can
+/// never stand in for another).
 pub fn compare(
     signed: &[(String, String)],
     actual: &[(String, String)],
 ) -> Result<usize, SignError> {
+    let mut signed_map = std::collections::BTreeMap::new();
     for (name, digest) in signed {
-        match actual.iter().find(|(actual_name, _)| actual_name == name) {
-            None => return Err(SignError::Missing(name.clone())),
-            Some((_, actual_digest)) if actual_digest != digest => {
-                return Err(SignError::Tampered(name.clone()));
+        if signed_map.insert(name.as_str(), digest.as_str()).is_some() {
+            return Err(SignError::Invalid(format!("`{name}` is signed twice")));
+        }
+    }
+    let mut actual_map = std::collections::BTreeMap::new();
+    for (name, digest) in actual {
+        if actual_map.insert(name.as_str(), digest.as_str()).is_some() {
+            return Err(SignError::Invalid(format!(
+                "`{name}` appears twice in the package"
+            )));
+        }
+    }
+    for (name, digest) in &signed_map {
+        match actual_map.get(name) {
+            None => return Err(SignError::Missing((*name).to_owned())),
+            Some(actual_digest) if actual_digest != digest => {
+                return Err(SignError::Tampered((*name).to_owned()));
             }
             Some(_) => {}
         }
     }
-    if let Some((extra, _)) = actual
-        .iter()
-        .find(|(name, _)| !signed.iter().any(|(signed_name, _)| signed_name == name))
+    if let Some(extra) = actual_map
+        .keys()
+        .find(|name| !signed_map.contains_key(*name))
     {
-        return Err(SignError::Unsigned(extra.clone()));
+        return Err(SignError::Unsigned((*extra).to_owned()));
     }
-    Ok(signed.len())
+    Ok(signed_map.len())
 }
 
 /// Verifies `bundle` over the files of `root`: the signature, then every file.
@@ -377,6 +404,10 @@ pub fn verify_package(
                 files.push((
                     SIGNED_GOVERNANCE_PATH.to_owned(),
                     facts.governance_document.digest.hex().to_owned(),
+                ));
+                files.push((
+                    SIGNED_CONFIG_PATH.to_owned(),
+                    facts.config.digest.hex().to_owned(),
                 ));
                 if let Some(sbom) = facts
                     .governance_extra

@@ -85,7 +85,7 @@ fn packing_is_reproducible_and_pinned() {
         );
     }
     // Pinned: a change here changes the identity of every package already built.
-    expect!["sha256:54e0fbf0170ccf20a05692a7ac831218b2da1e19ff33d2cb7174eda605e44af8"]
+    expect!["sha256:a1bf204e937fcbe205c8648c38ccbc26e8e8b3d35ba21bfaf1df6e9320b59d8d"]
         .assert_eq(first.manifest_digest.as_str());
     // One byte of one file changes the identity.
     std::fs::write(dir.join("model.onnx"), b"onnx weightz").unwrap();
@@ -240,7 +240,40 @@ fn bad_inputs_are_refused_by_name() {
             err.to_string(),
             "`escape` is a symbolic link; packages take only regular files from inside the model directory"
         );
+        std::fs::remove_file(dir.join("escape")).unwrap();
     }
+    // `.steward/` holds what Steward signs on the package's behalf; a model file there
+    // could stand in for the governance record, so it is refused.
+    std::fs::create_dir_all(dir.join(".steward")).unwrap();
+    std::fs::write(dir.join(".steward/governance.json"), "{}").unwrap();
+    let err = pack(
+        &dir,
+        &tmp.path().join("r"),
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("`.steward/governance.json`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir.join(".steward")).unwrap();
+    // A dataset that is not UTF-8 cannot be scanned for personal data, so it is refused
+    // rather than packed unscanned.
+    std::fs::write(dir.join("latin1.csv"), b"name\n\xe9mile\n").unwrap();
+    let err = pack(
+        &dir,
+        &tmp.path().join("t"),
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`latin1.csv` is not UTF-8 text, so it cannot be scanned for personal data; convert it to UTF-8 or move it out of the package"
+    );
 }
 
 #[test]
@@ -277,7 +310,7 @@ fn inspect_reads_back_what_pack_wrote_and_lists_every_problem() {
     bad["layers"][0]["annotations"]["org.cncf.model.filepath"] = json!("../escape");
     bad["layers"][1]["mediaType"] = json!("text/plain");
     let err = inspect::inspect(&serde_json::to_vec(&bad).unwrap(), &governance).unwrap_err();
-    expect!["package has 4 problem(s): manifest artifactType must be `application/vnd.cncf.model.manifest.v1+json`, not `application/x-other`; layer 0 file path `../escape` must be relative, without `..`; layer 1 mediaType `text/plain` is not a ModelPack layer type; governance manifest subject must be the model manifest `sha256:7ef8df64d973daa28e44cf19efde7230d32dac8528f10bd2ac824014c56dbba9`"]
+    expect!["package has 4 problem(s): manifest artifactType must be `application/vnd.cncf.model.manifest.v1+json`, not `application/x-other`; layer 0 file path `../escape` must be relative, without `..`; layer 1 mediaType `text/plain` is not a ModelPack layer type; governance manifest subject must be the model manifest `sha256:d6416d6c5944b9aba9f6b808394cef7b0804a1ffc41938539764dacb90f8db01`"]
         .assert_eq(&err.to_string());
     let err = inspect::inspect(b"[]", b"{").unwrap_err();
     assert_eq!(err.problems.len(), 2, "{err}");
@@ -322,7 +355,7 @@ fn datasets_and_documents_are_packed_redacted_with_a_report_of_counts() {
         "weights are not rewritten"
     );
     let report = layer(REDACTION_REPORT_PATH);
-    expect![[r#"{"files":{"README.md":{"EMAIL":1},"data/sample.csv":{"DATE_OF_BIRTH":2,"EMAIL":2}},"totals":{"DATE_OF_BIRTH":2,"EMAIL":3},"not_text":[]}"#]]
+    expect![[r#"{"files":{"README.md":{"EMAIL":1},"data/sample.csv":{"DATE_OF_BIRTH":2,"EMAIL":2}},"totals":{"DATE_OF_BIRTH":2,"EMAIL":3}}"#]]
         .assert_eq(&report);
     assert!(
         !report.contains("example.com"),

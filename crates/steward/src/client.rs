@@ -27,6 +27,10 @@ pub enum ClientError {
     },
     #[error("downloaded bytes hash to `{actual}`, not `{digest}`; nothing was kept")]
     Corrupt { digest: String, actual: String },
+    #[error(
+        "the server sent more than the {size} bytes `{digest}` is declared to hold; nothing was kept"
+    )]
+    Oversized { digest: String, size: u64 },
 }
 
 impl Client {
@@ -161,12 +165,14 @@ impl Client {
             .map_err(|source| ClientError::Transport { url, source })
     }
 
-    /// Downloads a blob into `file`, checking on the way that it hashes to `digest`.
+    /// Downloads a blob into `file`, checking on the way that it hashes to `digest` and
+    /// stopping as soon as the server sends more than the `size` the manifest declares.
     pub async fn download(
         &self,
         path: &str,
         file: &std::path::Path,
         digest: &str,
+        size: u64,
     ) -> Result<(), ClientError> {
         use sha2::Digest as _;
         use tokio::io::AsyncWriteExt;
@@ -178,6 +184,7 @@ impl Client {
         };
         let mut out = tokio::fs::File::create(file).await.map_err(file_error)?;
         let mut hasher = sha2::Sha256::new();
+        let mut received = 0u64;
         while let Some(chunk) = response
             .chunk()
             .await
@@ -186,6 +193,15 @@ impl Client {
                 source,
             })?
         {
+            received += chunk.len() as u64;
+            if received > size {
+                drop(out);
+                let _ = tokio::fs::remove_file(file).await;
+                return Err(ClientError::Oversized {
+                    digest: digest.to_owned(),
+                    size,
+                });
+            }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(file_error)?;
         }
@@ -222,4 +238,50 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves `body` once, whatever is asked.
+    async fn serve_once(body: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(body).await.unwrap();
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_download_longer_than_its_declared_size_is_cut_off_and_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("blob");
+        let client = Client::new(&serve_once(b"0123456789").await, None);
+        let err = client
+            .download("/blob", &file, "sha256:00", 4)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the server sent more than the 4 bytes `sha256:00` is declared to hold; nothing was kept"
+        );
+        assert!(!file.exists());
+
+        // The declared size exactly: read to the end, then judged by its hash.
+        let client = Client::new(&serve_once(b"abc").await, None);
+        let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        client.download("/blob", &file, digest, 3).await.unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"abc");
+    }
 }

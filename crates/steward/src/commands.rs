@@ -314,10 +314,11 @@ pub enum PackageCommand {
 #[derive(Subcommand)]
 pub enum AdvisoryCommand {
     /// Import the OSV records (`*.json`) of a folder into the server; deployments of versions
-    /// they affect at or above the server's blocking severity are then refused.
+    /// they affect at or above the server's blocking severity (or with no severity) are then
+    /// refused.
     Import { dir: PathBuf },
     /// Match the dependencies in LAYOUT's SBOM against the OSV records (`*.json`) in a folder;
-    /// exit 1 when any finding is at or above `--fail-on`.
+    /// exit 1 when any finding is at or above `--fail-on`, or has no severity at all.
     Scan {
         layout: PathBuf,
         #[arg(long)]

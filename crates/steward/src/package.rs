@@ -163,6 +163,7 @@ pub async fn pull(client: &Client, digest: &str, out: &Path) -> anyhow::Result<V
                 &format!("/api/v1/blobs/{}", blob.digest),
                 &blob_path(out, blob.digest.as_str()),
                 blob.digest.as_str(),
+                blob.size,
             )
             .await?;
     }
@@ -252,7 +253,7 @@ pub fn scan(
     let findings = advisories::scan(&dependencies, &records);
     let blocking: Vec<&advisories::Finding> = findings
         .iter()
-        .filter(|finding| threshold <= finding.severity)
+        .filter(|finding| finding.severity.blocks(threshold))
         .collect();
     let rows: Vec<Value> = findings
         .iter()

@@ -112,3 +112,19 @@ fn pep440_order_agrees_with_packaging() {
     assert!(100 < n_cases, "only {n_cases} golden cases");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+#[test]
+fn an_unrated_advisory_blocks_at_every_threshold() {
+    for threshold in [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ] {
+        assert!(Severity::Unknown.blocks(threshold));
+        assert_eq!(
+            Severity::Medium.blocks(threshold),
+            threshold <= Severity::Medium
+        );
+    }
+}

@@ -151,3 +151,14 @@ fn any_text_is_handled_without_panicking() {
         "quoted CSV lines are not column-parsed (a known limit)"
     );
 }
+
+#[test]
+fn non_ascii_digits_do_not_panic_or_match() {
+    // Fullwidth digits (common in Japanese text) are not IBAN or card digits.
+    let (redacted, counts) = redact(
+        "口座 AB３３1234567890A と ４１１１ １１１１ １１１１ １１１１",
+        false,
+    );
+    assert!(counts.is_empty(), "{counts:?}");
+    assert!(redacted.contains("AB３３"));
+}

@@ -132,3 +132,22 @@ fn keys_load_from_pem_and_world_readable_private_keys_are_refused() {
         Err(SignError::BadPublicKey(_))
     ));
 }
+
+#[test]
+fn a_name_twice_on_either_side_is_refused() {
+    let entry = |name: &str, digest: &str| (name.to_owned(), digest.to_owned());
+    let signed = vec![entry("a", "1"), entry(".steward/governance.json", "g1")];
+    // A layer stands in for the governance document while the real one changed: refused.
+    let actual = vec![
+        entry("a", "1"),
+        entry(".steward/governance.json", "g1"),
+        entry(".steward/governance.json", "g2"),
+    ];
+    assert_eq!(
+        compare(&signed, &actual).unwrap_err().to_string(),
+        "signature is not valid: `.steward/governance.json` appears twice in the package"
+    );
+    let twice = vec![entry("a", "1"), entry("a", "1")];
+    assert!(compare(&twice, &twice[..1]).is_err());
+    assert_eq!(compare(&signed, &signed).unwrap(), 2);
+}

@@ -659,7 +659,7 @@ pub async fn set_alias(
     let vulnerability = scan_version(&app, version.package.as_deref())
         .await?
         .iter()
-        .find(|finding| threshold <= finding.severity)
+        .find(|finding| finding.severity.blocks(threshold))
         .map(finding_text);
     let facts = Facts {
         production: Some(env.production),
@@ -1036,7 +1036,7 @@ pub async fn register_package(
             details: json!({ "missing_blobs": absent }),
         });
     }
-    let signed_by = check_package_signature(&app, &unit, &facts).await?;
+    let signed_by = check_package_signature(&app, &unit, &name, &facts).await?;
     let document_bytes = app
         .blobs
         .read_verified(
@@ -1111,6 +1111,7 @@ pub async fn register_package(
 async fn check_package_signature(
     app: &App,
     unit: &str,
+    model: &str,
     facts: &steward_package::inspect::PackageFacts,
 ) -> Result<Option<String>, ApiError> {
     use steward_package::signing;
@@ -1147,10 +1148,16 @@ async fn check_package_signature(
         .map_err(ApiError::internal)?;
     let bundle: Value = serde_json::from_slice(&bytes)
         .map_err(|err| refuse(format!("the package signature is not JSON: {err}")))?;
-    match signing::verify_package(facts, &bundle, &keys) {
-        Ok((_, key_idx)) => Ok(keys.get(key_idx).map(signing::key_fingerprint)),
-        Err(err) => Err(refuse(format!("package signature refused: {err}"))),
+    let (_, key_idx) = signing::verify_package(facts, &bundle, &keys)
+        .map_err(|err| refuse(format!("package signature refused: {err}")))?;
+    // The signature names the model it was made for; it is not valid for another one.
+    let signed_for = signing::subject_name(&bundle).unwrap_or_default();
+    if signed_for != format!("{unit}/{model}") {
+        return Err(refuse(format!(
+            "package was signed for `{signed_for}`, not `{unit}/{model}`; build it with `--name {unit}/{model}`"
+        )));
     }
+    Ok(keys.get(key_idx).map(signing::key_fingerprint))
 }
 
 /// What `steward package pull` needs to give a packaged version back byte for byte.
@@ -1306,7 +1313,7 @@ async fn scan_version(
                 .split_once('@')
         })
         .map(|(name, version)| steward_package::sbom::Dependency {
-            name: name.to_owned(),
+            name: steward_package::sbom::normalize_name(name),
             version: version.to_owned(),
             source: "sbom".to_owned(),
         })

@@ -339,6 +339,8 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
             model.to_str().unwrap(),
             "--out",
             layout.to_str().unwrap(),
+            "--name",
+            "retail/churn",
         ];
         if signed {
             args.extend(["--sign-key", key.to_str().unwrap()]);
@@ -403,12 +405,35 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         model.to_str().unwrap(),
         "--out",
         strange_layout.to_str().unwrap(),
+        "--name",
+        "retail/churn",
         "--sign-key",
         stranger.to_str().unwrap(),
     ]);
     let (code, _, stderr) = push(&strange_layout);
     assert_eq!(code, 1);
     assert!(stderr.contains("package signature refused"), "{stderr}");
+
+    // Signed by a trusted key, but for another model: a signature made for one
+    // model cannot be replayed onto another.
+    let misnamed = dir.path().join("misnamed.oci");
+    admin.ok(&[
+        "package",
+        "build",
+        model.to_str().unwrap(),
+        "--out",
+        misnamed.to_str().unwrap(),
+        "--name",
+        "retail/other",
+        "--sign-key",
+        key.to_str().unwrap(),
+    ]);
+    let (code, _, stderr) = push(&misnamed);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("signed for `retail/other`, not `retail/churn`"),
+        "{stderr}"
+    );
 
     let (layout, built) = build("churn2.oci", true);
     let trusted = data_dir.join("trust/package-signing.pem");
@@ -420,7 +445,7 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         trusted.to_str().unwrap(),
     ]);
     assert!(
-        verified.starts_with("ok: the package's 6 files match its signature"),
+        verified.starts_with("ok: the package's 7 files match its signature"),
         "{verified}"
     );
     // The card's description is part of the ModelPack config, so this is a new digest.
