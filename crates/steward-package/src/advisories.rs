@@ -249,7 +249,13 @@ impl Advisory {
         if self.withdrawn.is_some() {
             return None;
         }
-        let version = PyVersion::parse(&dependency.version);
+        // PEP 440: advisories name public versions, and against a public version the
+        // candidate's local label (`+cpu`) is ignored, so a local build of an affected
+        // release is affected and one of a fixed release is fixed.
+        let version = match PyVersion::parse(&dependency.version) {
+            PyVersion::Pep440(version) => PyVersion::Pep440(version.without_local()),
+            legacy => legacy,
+        };
         let mut hit = false;
         let mut fixes: Vec<PyVersion> = Vec::new();
         for affected in &self.affected {

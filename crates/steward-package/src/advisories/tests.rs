@@ -40,6 +40,12 @@ fn ranges_and_lists_match_as_osv_defines() {
     );
     assert_eq!(check("2.0.0"), Some(Some("2.1.1".into())));
     assert_eq!(check("2.1.1"), None);
+    assert_eq!(
+        check("2.1.1+cpu"),
+        None,
+        "a local build of the fix is fixed"
+    );
+    assert_eq!(check("0.9+local"), Some(Some("1.4.2".into())));
     assert_eq!(check("1.4.2.post1"), None);
     assert_eq!(
         check("1.4.2.dev0"),
@@ -61,6 +67,9 @@ fn last_affected_withdrawn_and_severity() {
     assert!(advisory.check(&dependency("x", "1.2")).is_some());
     assert!(advisory.check(&dependency("x", "1.2.1")).is_none());
     assert!(advisory.check(&dependency("x", "0.9")).is_none());
+    // PEP 440: the local label is ignored against a public version.
+    assert!(advisory.check(&dependency("x", "1.2+cpu")).is_some());
+    assert!(advisory.check(&dependency("x", "1.2.1+cu121")).is_none());
     assert_eq!(advisory.severity(), Severity::Critical);
     let withdrawn = parse(r#"{"id": "PYSEC-2", "withdrawn": "2024-01-01T00:00:00Z", "affected": [{"package": {"ecosystem": "PyPI", "name": "x"}, "versions": ["1.0"]}]}"#).unwrap();
     assert!(withdrawn.check(&dependency("x", "1.0")).is_none());
