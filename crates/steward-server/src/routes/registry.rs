@@ -100,6 +100,25 @@ async fn load_version(
     Ok((version, model))
 }
 
+/// Loads a version and asks the policy whether the caller may take the route's action on it
+/// (no facts beyond the version and its model).
+async fn authorize_version(
+    app: &App,
+    caller: &Caller,
+    digest: &str,
+) -> Result<(steward_store::Version, steward_policy::Decision), ApiError> {
+    let (version, model) = load_version(app, digest).await?;
+    let decision = authorize(
+        app,
+        caller,
+        version_resource(&version, &model),
+        RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .await?;
+    Ok((version, decision))
+}
+
 fn version_resource(version: &steward_store::Version, model: &steward_store::Model) -> Resource {
     Resource::Version {
         digest: version.digest.clone(),
@@ -404,15 +423,7 @@ pub async fn show_version(
     caller: Caller,
     ApiPath(digest): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (version, model) = load_version(&app, &digest).await?;
-    authorize(
-        &app,
-        &caller,
-        version_resource(&version, &model),
-        RoleScope::Unit(model.business_unit.clone()),
-        Facts::default(),
-    )
-    .await?;
+    let (version, _) = authorize_version(&app, &caller, &digest).await?;
     Ok(ok(version_json(&version)))
 }
 
@@ -432,15 +443,7 @@ pub async fn deprecate_version(
     if body.reason.trim().is_empty() {
         return Err(bad("reason must not be empty"));
     }
-    let (version, model) = load_version(&app, &digest).await?;
-    let decision = authorize(
-        &app,
-        &caller,
-        version_resource(&version, &model),
-        RoleScope::Unit(model.business_unit.clone()),
-        Facts::default(),
-    )
-    .await?;
+    let (version, decision) = authorize_version(&app, &caller, &digest).await?;
     let mut tx = app.store.begin().await?;
     if !tx
         .deprecate_version(&version.digest, &body.reason, &caller.name, &app.now())
@@ -472,15 +475,7 @@ pub async fn list_approvals(
     caller: Caller,
     ApiPath(digest): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (version, model) = load_version(&app, &digest).await?;
-    authorize(
-        &app,
-        &caller,
-        version_resource(&version, &model),
-        RoleScope::Unit(model.business_unit.clone()),
-        Facts::default(),
-    )
-    .await?;
+    let (version, _) = authorize_version(&app, &caller, &digest).await?;
     let approvals: Vec<Value> = app
         .store
         .approvals(&version.digest)
@@ -504,15 +499,7 @@ pub async fn approve_version(
     ApiPath(digest): ApiPath<String>,
     JsonBody(body): JsonBody<NewApproval>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (version, model) = load_version(&app, &digest).await?;
-    let decision = authorize(
-        &app,
-        &caller,
-        version_resource(&version, &model),
-        RoleScope::Unit(model.business_unit.clone()),
-        Facts::default(),
-    )
-    .await?;
+    let (version, decision) = authorize_version(&app, &caller, &digest).await?;
     let mut tx = app.store.begin().await?;
     tx.insert_approval(&version.digest, &caller.name, &body.comment, &app.now())
         .await?;
@@ -1166,15 +1153,7 @@ pub async fn show_package(
     caller: Caller,
     ApiPath(digest): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (version, model) = load_version(&app, &digest).await?;
-    authorize(
-        &app,
-        &caller,
-        version_resource(&version, &model),
-        RoleScope::Unit(model.business_unit.clone()),
-        Facts::default(),
-    )
-    .await?;
+    let (version, _) = authorize_version(&app, &caller, &digest).await?;
     let Some(package) = version.package.as_deref() else {
         return Err(ApiError::NotFound(format!(
             "package of version `{}` (it was registered from a plain manifest)",

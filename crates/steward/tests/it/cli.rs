@@ -1,6 +1,6 @@
 //! The binary's contract: exit codes, offline verification, policy tests.
 
-use crate::steward;
+use crate::{init, steward};
 
 #[test]
 fn usage_errors_exit_2() {
@@ -85,15 +85,7 @@ fn init_then_offline_verify_and_a_refused_second_init() {
 fn a_world_readable_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    assert!(
-        steward()
-            .args(["init", "--data-dir"])
-            .arg(&data_dir)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    init(&data_dir, None);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -6,13 +6,12 @@
 //! when `STEWARD_TEST_POSTGRES_URL` is set.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use steward_server::config::{Config, RawConfig};
 use steward_store::{Store, StoreOptions};
 
-use crate::{start, steward};
+use crate::{init, start};
 
 fn iterations() -> u32 {
     std::env::var("STEWARD_KILL_ITERATIONS")
@@ -31,24 +30,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-fn init(data_dir: &Path, database_url: Option<&str>) -> String {
-    let mut command = steward();
-    command.args(["init", "--data-dir"]).arg(data_dir);
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "init failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::read_to_string(data_dir.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 async fn run(backend: &str, database_url: Option<&str>) {

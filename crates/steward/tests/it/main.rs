@@ -14,6 +14,26 @@ pub fn steward() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
 }
 
+/// Initialises a data directory (on SQLite unless a database URL is given) and returns
+/// the admin token it wrote.
+pub fn init(data_dir: &Path, database_url: Option<&str>) -> String {
+    let mut command = steward();
+    command.args(["init", "--data-dir"]).arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read_to_string(data_dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 /// A running server; dropping it kills it and reaps the process.
 pub struct Server(pub std::process::Child);
 

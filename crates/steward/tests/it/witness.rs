@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sqlx::Connection;
 
-use crate::{start, steward};
+use crate::{init, start, steward};
 
 fn run(url: &str, token: &str, args: &[&str]) -> (i32, String) {
     let output = steward()
@@ -34,19 +34,7 @@ fn create_units(url: &str, token: &str, names: &[&str]) {
 async fn a_witness_catches_a_log_that_was_cut_back_and_regrown() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    assert!(
-        steward()
-            .args(["init", "--data-dir"])
-            .arg(&data_dir)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let token = std::fs::read_to_string(data_dir.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = init(&data_dir, None);
     // The witness keeps its own copy of the public key and its state outside the data dir.
     let public_key = dir.path().join("log.pub");
     std::fs::copy(data_dir.join("keys/log.pub"), &public_key).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{start, steward};
+use crate::{init, start, steward};
 
 struct Session {
     url: String,
@@ -78,23 +78,9 @@ fn model_dir(
 async fn register_from_mlflow_and_hugging_face_then_prove_an_entry() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    assert!(
-        steward()
-            .args(["init", "--data-dir"])
-            .arg(&data_dir)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    let token = init(&data_dir, None);
     let (_server, url) = start(&data_dir);
-    let admin = Session {
-        url,
-        token: std::fs::read_to_string(data_dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned(),
-    };
+    let admin = Session { url, token };
     admin.ok(&["units", "create", "retail"]);
     admin.ok(&["users", "create", "alice"]);
     admin.ok(&[
@@ -295,23 +281,9 @@ fn walk(root: &Path) -> Vec<String> {
 async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_back_identical() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    assert!(
-        steward()
-            .args(["init", "--data-dir"])
-            .arg(&data_dir)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    let token = init(&data_dir, None);
     let (_server, url) = start(&data_dir);
-    let admin = Session {
-        url,
-        token: std::fs::read_to_string(data_dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned(),
-    };
+    let admin = Session { url, token };
     admin.ok(&["units", "create", "retail"]);
     admin.ok(&[
         "models",
