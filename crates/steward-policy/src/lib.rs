@@ -94,6 +94,14 @@ pub enum Action {
     BlobRead,
     #[serde(rename = "advisory.import")]
     AdvisoryImport,
+    #[serde(rename = "key.read")]
+    KeyRead,
+    #[serde(rename = "key.rotate")]
+    KeyRotate,
+    #[serde(rename = "key.retire")]
+    KeyRetire,
+    #[serde(rename = "version.verify")]
+    VersionVerify,
 }
 
 impl Action {
@@ -128,6 +136,10 @@ impl Action {
         Action::BlobUpload,
         Action::BlobRead,
         Action::AdvisoryImport,
+        Action::KeyRead,
+        Action::KeyRotate,
+        Action::KeyRetire,
+        Action::VersionVerify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +175,10 @@ impl Action {
             Action::BlobUpload => "blob.upload",
             Action::BlobRead => "blob.read",
             Action::AdvisoryImport => "advisory.import",
+            Action::KeyRead => "key.read",
+            Action::KeyRotate => "key.rotate",
+            Action::KeyRetire => "key.retire",
+            Action::VersionVerify => "version.verify",
         }
     }
 }

@@ -18,7 +18,7 @@ use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::routes::{audit, directory, registry};
+use crate::routes::{audit, blobs, directory, keys, registry};
 use crate::state::App;
 
 /// One API route and the action it asks the policy about (`None`: public).
@@ -101,7 +101,11 @@ routes! {
     POST "/api/v1/versions/{digest}/deprecate" body(registry::Deprecation) => Some(Action::VersionDeprecate), "Deprecate a version";
     GET "/api/v1/versions/{digest}/approvals" => Some(Action::VersionRead), "List sign-offs of a version";
     POST "/api/v1/versions/{digest}/approvals" body(registry::NewApproval) => Some(Action::VersionApprove), "Sign off a version";
-    PUT "/api/v1/blobs/{digest}" => Some(Action::BlobUpload), "Upload a blob (streamed, verified against its digest)";
+    POST "/api/v1/versions/{digest}/verify" => Some(Action::VersionVerify), "Re-verify every blob and the signature of a version, as loading it to serve does";
+    GET "/api/v1/keys" => Some(Action::KeyRead), "Key-encryption key versions and how many data keys each wraps";
+    POST "/api/v1/keys/rotate" => Some(Action::KeyRotate), "Add a key version and re-wrap every data key under it (no data re-encrypted)";
+    POST "/api/v1/keys/retire" body(keys::Retirement) => Some(Action::KeyRetire), "Destroy a key version no data key is wrapped under";
+    PUT "/api/v1/blobs/{digest}" query(blobs::UploadQuery) => Some(Action::BlobUpload), "Upload a blob (streamed, verified against its digest; `seal=true` encrypts it at rest)";
     GET "/api/v1/blobs/{digest}" => Some(Action::BlobRead), "Download a blob (re-verified before it is sent)";
     POST "/api/v1/advisories" body(registry::AdvisoryImport) => Some(Action::AdvisoryImport), "Import vulnerability advisories (OSV records)";
     GET "/api/v1/search" query(registry::SearchQuery) => Some(Action::InventorySearch), "Search the inventory";

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
@@ -69,6 +70,11 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    match routes::blobs::remove_sealed_plaintexts(&app).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "Removed plaintext copies of sealed blobs."),
+        Err(err) => return Err(std::io::Error::other(err.to_string())),
+    }
     if let Some(interval) = app.config.checkpoint_interval {
         let app = app.clone();
         tokio::spawn(async move {

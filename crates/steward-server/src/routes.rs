@@ -3,7 +3,9 @@
 //! Rules live in `steward_core` and the policy; handlers only wire them.
 
 pub(crate) mod audit;
+pub(crate) mod blobs;
 pub(crate) mod directory;
+pub(crate) mod keys;
 pub(crate) mod registry;
 
 use axum::body::Bytes;
@@ -93,6 +95,13 @@ pub fn api_routes() -> Router<App> {
         )
         .route("/api/v1/advisories", post(registry::import_advisories))
         .route(
+            "/api/v1/versions/{digest}/verify",
+            post(registry::verify_version),
+        )
+        .route("/api/v1/keys", get(keys::show))
+        .route("/api/v1/keys/rotate", post(keys::rotate))
+        .route("/api/v1/keys/retire", post(keys::retire))
+        .route(
             "/api/v1/versions/{digest}/deprecate",
             post(registry::deprecate_version),
         )
@@ -102,7 +111,7 @@ pub fn api_routes() -> Router<App> {
         )
         .route(
             "/api/v1/blobs/{digest}",
-            put(registry::upload_blob).get(registry::download_blob),
+            put(blobs::upload_blob).get(blobs::download_blob),
         )
         .route("/api/v1/search", get(registry::search))
         .route("/api/v1/audit/events", get(audit::events))

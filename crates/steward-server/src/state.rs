@@ -46,6 +46,7 @@ pub struct AppInner {
     pub verifier: NoteVerifier,
     pub audit_key: Vec<u8>,
     pub rate_limiter: crate::ratelimit::RateLimiter,
+    pub keys: crate::keys::KeyProvider,
 }
 
 impl std::ops::Deref for App {
@@ -69,6 +70,8 @@ pub enum StartError {
     Store(#[source] steward_store::StoreError),
     #[error("the audit store does not accept writes, refusing to start: {0}")]
     AuditNotWritable(#[source] steward_store::StoreError),
+    #[error("key-encryption keys: {0}")]
+    Keys(#[from] crate::keys::KeyError),
     #[error("blob folder: {0}")]
     Blobs(#[from] steward_store::blob::BlobError),
 }
@@ -225,6 +228,9 @@ impl App {
         let audit_key = hex::decode(read_secret_file(&hmac_path)?)
             .map_err(|err| file_error(&hmac_path, err))?;
         let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        let keys = crate::keys::KeyProvider::Local(crate::keys::LocalKeyring::open(
+            &data_dir.join(crate::keys::KEK_DIR),
+        )?);
         let options = StoreOptions {
             statement_timeout: config.storage_timeout,
             connections_max: 16,
@@ -250,6 +256,7 @@ impl App {
                 signer,
                 verifier,
                 audit_key,
+                keys,
             }),
         })
     }

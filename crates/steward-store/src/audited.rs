@@ -7,7 +7,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use steward_core::audit::{Entry, EventDraft, entry_hash};
 
 use crate::StoreError;
-use crate::records::{AliasMove, Model, Version};
+use crate::records::{AliasMove, Model, SealedBlob, Version};
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
 pub struct AuditedTx {
@@ -479,5 +479,60 @@ impl AuditedTx {
         .bind(by)
         .bind(now);
         self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Records that a blob is stored sealed; false when it already was.
+    pub async fn insert_sealed_blob(&mut self, sealed: &SealedBlob) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO sealed_blobs (digest, ciphertext_digest, ciphertext_size, algorithm, key_id, key_version, wrapped_key, sealed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&sealed.digest)
+        .bind(&sealed.ciphertext_digest)
+        .bind(sealed.ciphertext_size)
+        .bind(&sealed.algorithm)
+        .bind(&sealed.key_id)
+        .bind(sealed.key_version)
+        .bind(&sealed.wrapped_key)
+        .bind(&sealed.sealed_at);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Replaces a sealed blob's wrapped data key (rotation); the ciphertext is untouched.
+    /// `from_version` guards against a concurrent rewrap: false when the row had moved on.
+    pub async fn rewrap_sealed_blob(
+        &mut self,
+        digest: &str,
+        from_version: i64,
+        key_version: i64,
+        wrapped_key: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE sealed_blobs SET key_version = $1, wrapped_key = $2 WHERE digest = $3 AND key_version = $4",
+        )
+        .bind(key_version)
+        .bind(wrapped_key)
+        .bind(digest)
+        .bind(from_version);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// How many data keys are still wrapped by `key_id` at `version`, read under the lock.
+    pub async fn count_wrapped_under(
+        &mut self,
+        key_id: &str,
+        version: i64,
+    ) -> Result<i64, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "SELECT COUNT(*) FROM sealed_blobs WHERE key_id = $1 AND key_version = $2",
+        )
+        .bind(key_id)
+        .bind(version);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_one(&mut *self.tx)).await {
+            Ok(Ok((n,))) => Ok(n),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
     }
 }

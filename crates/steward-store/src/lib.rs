@@ -16,6 +16,7 @@
 mod audited;
 pub mod blob;
 mod records;
+pub mod sealed;
 
 use std::time::Duration;
 

@@ -138,6 +138,19 @@ pub struct Blob {
     pub uploaded_at: String,
 }
 
+/// A blob stored encrypted at rest, with its data key wrapped by a key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct SealedBlob {
+    pub digest: String,
+    pub ciphertext_digest: String,
+    pub ciphertext_size: i64,
+    pub algorithm: String,
+    pub key_id: String,
+    pub key_version: i64,
+    pub wrapped_key: String,
+    pub sealed_at: String,
+}
+
 /// Inventory search. Every filter is optional; `text` matches name, description and the
 /// model cards of the model's versions, case-insensitively.
 #[derive(Debug, Clone, Default)]
@@ -474,6 +487,39 @@ impl Store {
             )
             .bind(digest)
             .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn sealed_blob(&self, digest: &str) -> Result<Option<SealedBlob>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT digest, ciphertext_digest, ciphertext_size, algorithm, key_id, key_version, wrapped_key, sealed_at FROM sealed_blobs WHERE digest = $1",
+            )
+            .bind(digest)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    /// Every sealed blob, in digest order.
+    pub async fn sealed_blobs(&self) -> Result<Vec<SealedBlob>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT digest, ciphertext_digest, ciphertext_size, algorithm, key_id, key_version, wrapped_key, sealed_at FROM sealed_blobs ORDER BY digest",
+            )
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// How many data keys each key-encryption key version wraps: `(key_id, version, count)`.
+    pub async fn sealed_key_versions(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT key_id, key_version, COUNT(*) FROM sealed_blobs GROUP BY key_id, key_version ORDER BY key_id, key_version",
+            )
+            .fetch_all(self.pool()),
         )
         .await
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use steward_core::audit::{EventDraft, Verifier};
+use steward_core::domain::Digest;
 
 use super::*;
 
@@ -599,4 +600,192 @@ async fn blobs_verify_and_stream_without_buffering() {
         blobs.verify(&digest).await,
         Err(blob::BlobError::Corrupt { .. })
     ));
+}
+
+#[tokio::test]
+async fn sealed_blobs_hold_only_ciphertext_and_refuse_changes() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = blob::BlobStore::open(dir.path()).unwrap();
+    let bytes: Vec<u8> = (0..200_000u32).map(|n| (n % 241) as u8).collect();
+    let digest = Digest::of_bytes(&bytes);
+    let key = crate::sealed::DataKey::generate().unwrap();
+    // Uploaded in uneven chunks, so segment boundaries fall inside them.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(70_001).map(|c| Ok(c.to_vec())).collect();
+    let sealed = blobs
+        .put_sealed(futures_util::stream::iter(chunks), &digest, 1 << 20, &key)
+        .await
+        .unwrap();
+    assert_eq!(sealed.size, 200_000);
+    assert_eq!(sealed.ciphertext_size, crate::sealed::sealed_size(200_000));
+    assert!(!blobs.path(&digest).exists(), "no plaintext file");
+    let path = blobs.sealed_path(&sealed.ciphertext_digest);
+    let on_disk = std::fs::read(&path).unwrap();
+    assert!(!on_disk.windows(64).any(|w| w == &bytes[1000..1064]));
+    assert_eq!(
+        blobs
+            .verify_sealed(&digest, &sealed.ciphertext_digest)
+            .await
+            .unwrap(),
+        sealed.ciphertext_size
+    );
+    let key_again = || crate::sealed::DataKey::from_bytes(key.as_bytes()).unwrap();
+    let opened = blobs
+        .read_sealed(&digest, &sealed.ciphertext_digest, key_again(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(opened, bytes);
+
+    // Wrong plaintext digest on upload: nothing kept.
+    let wrong = Digest::of_bytes(b"other");
+    let err = blobs
+        .put_sealed(
+            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes.clone())]),
+            &wrong,
+            1 << 20,
+            &key,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, blob::BlobError::DigestMismatch { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("sealed"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+
+    // A changed byte: the ciphertext digest catches it before anything is sent, and the
+    // segment's tag catches it even when the digest check is skipped.
+    let mut changed = on_disk.clone();
+    changed[70_000] ^= 0x80;
+    std::fs::write(&path, &changed).unwrap();
+    assert!(matches!(
+        blobs
+            .verify_sealed(&digest, &sealed.ciphertext_digest)
+            .await,
+        Err(blob::BlobError::Corrupt { .. })
+    ));
+    let results: Vec<std::io::Result<Vec<u8>>> = blobs
+        .open_sealed_stream(&digest, &sealed.ciphertext_digest, key_again())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let first_error = results.iter().position(|r| r.is_err()).unwrap();
+    assert_eq!(
+        first_error, 1,
+        "segment 0 is intact, segment 1 fails its tag"
+    );
+    assert!(
+        results[1]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("failed authentication")
+    );
+    assert!(
+        blobs
+            .read_sealed(&digest, &sealed.ciphertext_digest, key_again(), 1 << 20)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn sealing_a_stored_blob_re_hashes_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = blob::BlobStore::open(dir.path()).unwrap();
+    let (digest, _) = blobs
+        .put(
+            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(b"weights".to_vec())]),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    let key = crate::sealed::DataKey::generate().unwrap();
+    let sealed = blobs.seal_stored(&digest, &key).await.unwrap();
+    assert_eq!(sealed.size, 7);
+    blobs.remove_plaintext(&digest).await.unwrap();
+    assert!(!blobs.path(&digest).exists());
+    // A plaintext file that no longer matches its name is not sealed.
+    let (other, _) = blobs
+        .put(
+            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(b"biases".to_vec())]),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    std::fs::write(blobs.path(&other), b"bia5es").unwrap();
+    assert!(matches!(
+        blobs.seal_stored(&other, &key).await,
+        Err(blob::BlobError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn sealed_blob_rows_rewrap_only_from_the_version_read() {
+    for TestStore { store, .. } in backends(StoreOptions::default()).await {
+        let digest = Digest::of_bytes(b"weights").to_string();
+        let row = SealedBlob {
+            digest: digest.clone(),
+            ciphertext_digest: Digest::of_bytes(b"ciphertext").to_string(),
+            ciphertext_size: 23,
+            algorithm: crate::sealed::ALGORITHM.into(),
+            key_id: "local:kek".into(),
+            key_version: 1,
+            wrapped_key: "steward:v1:AAAA".into(),
+            sealed_at: NOW.into(),
+        };
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.insert_blob(&digest, 7, "alice", NOW).await.unwrap());
+        assert!(tx.insert_sealed_blob(&row).await.unwrap());
+        assert!(
+            !tx.insert_sealed_blob(&row).await.unwrap(),
+            "first sealing stands"
+        );
+        tx.commit(draft("blob.upload", "blob:x"), NOW)
+            .await
+            .unwrap();
+        assert_eq!(store.sealed_blob(&digest).await.unwrap().unwrap(), row);
+        assert_eq!(
+            store.sealed_key_versions().await.unwrap(),
+            vec![("local:kek".to_owned(), 1, 1)]
+        );
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            tx.rewrap_sealed_blob(&digest, 1, 2, "steward:v2:BBBB")
+                .await
+                .unwrap()
+        );
+        // A second rotation that read version 1 finds the row moved on and leaves it.
+        assert!(
+            !tx.rewrap_sealed_blob(&digest, 1, 3, "steward:v3:CCCC")
+                .await
+                .unwrap()
+        );
+        assert_eq!(tx.count_wrapped_under("local:kek", 1).await.unwrap(), 0);
+        assert_eq!(tx.count_wrapped_under("local:kek", 2).await.unwrap(), 1);
+        tx.commit(draft("key.rotate", "key:local:kek"), NOW)
+            .await
+            .unwrap();
+        let after = store.sealed_blob(&digest).await.unwrap().unwrap();
+        assert_eq!(
+            (after.key_version, after.wrapped_key.as_str()),
+            (2, "steward:v2:BBBB")
+        );
+        assert_eq!(after.ciphertext_digest, row.ciphertext_digest);
+        assert_eq!(store.sealed_blobs().await.unwrap().len(), 1);
+    }
 }

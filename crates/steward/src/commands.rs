@@ -219,6 +219,21 @@ pub enum VersionCommand {
         #[arg(long, default_value = "")]
         comment: String,
     },
+    /// Re-verify every stored blob (decrypting sealed ones) and the signature of a version,
+    /// as loading it to serve does; exits 1 naming what failed.
+    Verify {
+        digest: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Key versions and how many data keys each wraps.
+    List,
+    /// Add a key version and re-wrap every data key under it; no data is re-encrypted.
+    Rotate,
+    /// Destroy a key version once no data key is wrapped under it.
+    Retire { version: u32 },
 }
 
 #[derive(Subcommand)]
@@ -555,6 +570,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Keys(KeyCommand::List) => {
+            let value = client.get("/api/v1/keys").await?;
+            match output {
+                Output::Json => print(output, &value, &[]),
+                Output::Table => {
+                    println!(
+                        "{} ({}), current version {}",
+                        value["key_id"].as_str().unwrap_or_default(),
+                        value["provider"].as_str().unwrap_or_default(),
+                        value["current_version"]
+                    );
+                    print(
+                        output,
+                        &value["versions"],
+                        &["version", "available", "data_keys"],
+                    );
+                }
+            }
+        }
+        Command::Keys(KeyCommand::Rotate) => print(
+            output,
+            &client.post("/api/v1/keys/rotate", &json!({})).await?,
+            &[],
+        ),
+        Command::Keys(KeyCommand::Retire { version }) => print(
+            output,
+            &client
+                .post("/api/v1/keys/retire", &json!({"version": version}))
+                .await?,
+            &[],
+        ),
         Command::Advisories(AdvisoryCommand::Import { dir }) => {
             let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .with_context(|| format!("reading {}", dir.display()))?
@@ -1161,6 +1207,13 @@ async fn versions(client: &Client, output: Output, command: VersionCommand) -> a
                     &format!("/api/v1/versions/{digest}/deprecate"),
                     &json!({"reason": reason}),
                 )
+                .await?,
+            &[],
+        ),
+        VersionCommand::Verify { digest } => print(
+            output,
+            &client
+                .post(&format!("/api/v1/versions/{digest}/verify"), &json!({}))
                 .await?,
             &[],
         ),

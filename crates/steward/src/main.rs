@@ -106,6 +106,9 @@ pub enum Command {
     /// Vulnerability advisories (OSV) against a package's SBOM.
     #[command(subcommand)]
     Advisories(commands::AdvisoryCommand),
+    /// Key-encryption keys of blobs sealed at rest: status, rotation, retirement.
+    #[command(subcommand)]
+    Keys(commands::KeyCommand),
     /// Model packages (OCI image layouts with ModelPack media types).
     #[command(subcommand)]
     Package(commands::PackageCommand),

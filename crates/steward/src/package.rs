@@ -119,9 +119,18 @@ pub async fn push(
     let (tag, manifest, governance) = find_manifests(layout, tag)?;
     let facts = inspect(&manifest, &governance)?;
     for blob in all_blobs(&facts) {
+        // Weights are sealed as they arrive, so their plaintext never reaches the server's disk.
+        let seal = if blob
+            .media_type
+            .starts_with("application/vnd.cncf.model.weight.")
+        {
+            "?seal=true"
+        } else {
+            ""
+        };
         client
             .put_file(
-                &format!("/api/v1/blobs/{}", blob.digest),
+                &format!("/api/v1/blobs/{}{seal}", blob.digest),
                 &blob_path(layout, blob.digest.as_str()),
             )
             .await?;

@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use steward_core::audit::{Entry, EventDraft};
@@ -64,7 +62,7 @@ fn alias_json(alias: &AliasMove) -> Value {
     })
 }
 
-fn event(
+pub(super) fn event(
     caller: &Caller,
     subject: String,
     payload: Value,
@@ -758,86 +756,6 @@ pub async fn model_audit(
     Ok(ok(json!({ "items": items })))
 }
 
-pub async fn upload_blob(
-    State(app): State<App>,
-    caller: Caller,
-    ApiPath(digest): ApiPath<String>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let expected = Digest::parse(&digest).map_err(bad)?;
-    let decision = authorize(
-        &app,
-        &caller,
-        Resource::Directory,
-        RoleScope::Any,
-        Facts::default(),
-    )
-    .await?;
-    let limit = app.config.blob_bytes_max;
-    let (digest, size) = app
-        .blobs
-        .put(body.into_data_stream(), Some(&expected), limit)
-        .await
-        .map_err(|err| match err {
-            steward_store::blob::BlobError::TooLarge { limit } => ApiError::PayloadTooLarge(limit),
-            steward_store::blob::BlobError::DigestMismatch { .. }
-            | steward_store::blob::BlobError::Upload(_) => bad(err),
-            other => ApiError::internal(other),
-        })?;
-    let mut tx = app.store.begin().await?;
-    let inserted = tx
-        .insert_blob(digest.as_str(), size, &caller.name, &app.now())
-        .await?;
-    let entry = commit(
-        &app,
-        tx,
-        event(
-            &caller,
-            format!("blob:{digest}"),
-            json!({"size_bytes": size, "new": inserted}),
-            &decision,
-        ),
-    )
-    .await?;
-    Ok(created(
-        json!({"digest": digest.as_str(), "size_bytes": size, "audit": receipt(&entry)}),
-    ))
-}
-
-pub async fn download_blob(
-    State(app): State<App>,
-    caller: Caller,
-    ApiPath(digest): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    let digest = Digest::parse(&digest).map_err(bad)?;
-    authorize(
-        &app,
-        &caller,
-        Resource::Directory,
-        RoleScope::Any,
-        Facts::default(),
-    )
-    .await?;
-    if app.store.blob(digest.as_str()).await?.is_none() {
-        return Err(ApiError::NotFound(format!("blob `{digest}`")));
-    }
-    // Re-hash the whole blob before sending a byte (P8: a mismatch is never served), then
-    // stream it; neither step holds the blob in memory.
-    let blob_error = |err: steward_store::blob::BlobError| match err {
-        steward_store::blob::BlobError::NotFound(_) => {
-            ApiError::NotFound(format!("blob `{digest}`"))
-        }
-        other => ApiError::internal(other),
-    };
-    let size = app.blobs.verify(&digest).await.map_err(blob_error)?;
-    let chunks = app.blobs.open_stream(&digest).await.map_err(blob_error)?;
-    let headers = [
-        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-        (header::CONTENT_LENGTH, size.to_string()),
-    ];
-    Ok((headers, Body::from_stream(chunks)).into_response())
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -1071,11 +989,31 @@ pub async fn register_package(
         app.now(),
         Some(package.to_string()),
     )?;
+    // Weights are stored encrypted at rest (P5): any that arrived in plaintext are sealed now.
+    let mut sealed = Vec::new();
+    for layer in facts
+        .layers
+        .iter()
+        .filter(|layer| is_weight(&layer.media_type))
+    {
+        if let Some(row) = super::blobs::seal_stored(&app, &layer.digest).await? {
+            sealed.push(row);
+        }
+    }
     let mut tx = app.store.begin().await?;
     store_manifest_blob(&app, &manifest_bytes, &caller.name, &mut tx).await?;
     store_manifest_blob(&app, &governance_bytes, &caller.name, &mut tx).await?;
     tx.insert_version(&version).await?;
-    let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "package": package, "artifacts": manifest_value["artifacts"]});
+    let mut recorded = Vec::new();
+    for row in sealed {
+        // A concurrent sealing of the same blob may have won; its row stands.
+        if tx.insert_sealed_blob(&row).await? {
+            recorded.push(row);
+        }
+    }
+    let sealed = recorded;
+    let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "package": package, "artifacts": manifest_value["artifacts"],
+        "sealed_now": sealed.iter().map(|row| json!({"digest": row.digest, "sealed": super::blobs::sealed_json(row)})).collect::<Vec<_>>()});
     let entry = commit(
         &app,
         tx,
@@ -1087,9 +1025,15 @@ pub async fn register_package(
         ),
     )
     .await?;
+    super::blobs::finish_sealing(&app, &sealed).await?;
     Ok(created(
         json!({"digest": version.digest, "version": version.version_label, "package": package, "audit": receipt(&entry)}),
     ))
+}
+
+/// Weight layers (and their configuration) are sealed at rest.
+pub(crate) fn is_weight(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.cncf.model.weight.")
 }
 
 /// The package's signature, checked against the keys trusted for `unit` (`trust/<unit>/`)
@@ -1181,6 +1125,143 @@ pub async fn show_package(
     Ok(ok(
         json!({"digest": version.digest, "tag": package["tag"], "manifest": encode(&manifest), "governance": encode(&governance)}),
     ))
+}
+
+/// Re-verifies everything a version is made of, as loading it for serving does (P8): every
+/// blob re-hashed (sealed ones decrypted and authenticated), and for a package the manifests
+/// re-read and the signature checked again against the keys trusted now. The outcome is
+/// audited either way; a failure is a 409 naming each blob or check that failed.
+pub async fn verify_version(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath(digest): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, decision) = authorize_version(&app, &caller, &digest).await?;
+    let mut failures: Vec<Value> = Vec::new();
+    let mut checked = 0usize;
+    let mut signed_by = Value::Null;
+    let manifest: Value = serde_json::from_str(&version.manifest).map_err(ApiError::internal)?;
+    let mut blobs: Vec<(String, String)> = manifest["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|artifact| {
+            (
+                artifact["name"].as_str().unwrap_or_default().to_owned(),
+                artifact["digest"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    if let Some(package) = version.package.as_deref() {
+        let package: Value = serde_json::from_str(package).map_err(ApiError::internal)?;
+        let governance = package["governance_digest"].as_str().unwrap_or_default();
+        let limit = steward_package::inspect::MANIFEST_BYTES_MAX as u64;
+        let read = |digest: String| {
+            let app = app.clone();
+            async move {
+                let digest = Digest::parse(&digest).map_err(|err| err.to_string())?;
+                app.blobs
+                    .read_verified(&digest, limit)
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+        };
+        match (
+            read(version.digest.clone()).await,
+            read(governance.to_owned()).await,
+        ) {
+            (Ok(manifest_bytes), Ok(governance_bytes)) => {
+                checked += 2;
+                match steward_package::inspect::inspect(&manifest_bytes, &governance_bytes) {
+                    Ok(facts) => {
+                        for blob in [
+                            &facts.config,
+                            &facts.governance_config,
+                            &facts.governance_document,
+                        ]
+                        .into_iter()
+                        .chain(facts.governance_extra.iter())
+                        {
+                            blobs.push((blob.media_type.clone(), blob.digest.to_string()));
+                        }
+                        match check_package_signature(
+                            &app,
+                            &version.business_unit,
+                            &version.model,
+                            &facts,
+                        )
+                        .await
+                        {
+                            Ok(key) => signed_by = json!(key),
+                            Err(err) => failures
+                                .push(json!({"check": "signature", "problem": err.to_string()})),
+                        }
+                    }
+                    Err(err) => {
+                        failures.push(json!({"check": "manifest", "problem": err.to_string()}))
+                    }
+                }
+            }
+            (manifest, governance) => {
+                for (name, result) in [("manifest", manifest), ("governance manifest", governance)]
+                {
+                    if let Err(problem) = result {
+                        failures.push(json!({"check": name, "problem": problem}));
+                    }
+                }
+            }
+        }
+    }
+    for (name, digest) in &blobs {
+        let outcome = match Digest::parse(digest) {
+            Ok(digest) => super::blobs::verify_stored(&app, &digest).await,
+            Err(err) => Err(err.to_string()),
+        };
+        match outcome {
+            Ok(_) => checked += 1,
+            Err(problem) => {
+                failures.push(json!({"blob": name, "digest": digest, "problem": problem}))
+            }
+        }
+    }
+    let verified = failures.is_empty();
+    let payload = json!({"verified": verified, "checked": checked, "signed_by": signed_by, "failures": failures});
+    let tx = app.store.begin().await?;
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("version:{}", version.digest),
+            payload.clone(),
+            &decision,
+        ),
+    )
+    .await?;
+    if !verified {
+        let named: Vec<String> = failures
+            .iter()
+            .map(|failure| {
+                let what = failure["blob"]
+                    .as_str()
+                    .or(failure["check"].as_str())
+                    .unwrap_or("?");
+                format!(
+                    "`{what}`: {}",
+                    failure["problem"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        return Err(ApiError::Conflict(format!(
+            "version `{}` failed verification and must not be loaded: {}",
+            version.digest,
+            named.join("; ")
+        )));
+    }
+    let mut body = payload;
+    body["digest"] = json!(version.digest);
+    body["audit"] = receipt(&entry);
+    Ok(ok(body))
 }
 
 /// Bound on advisories in one import request (the CLI sends batches).

@@ -101,6 +101,14 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         &["compliance", "reviewer", "dpo", "admin"],
     ),
     (
+        "POST",
+        "/api/v1/versions/{digest}/verify",
+        &["mlops", "compliance", "auditor", "admin"],
+    ),
+    ("GET", "/api/v1/keys", AUDIT),
+    ("POST", "/api/v1/keys/rotate", ADMIN),
+    ("POST", "/api/v1/keys/retire", ADMIN),
+    (
         "PUT",
         "/api/v1/blobs/{digest}",
         &["ds", "mlops", "admin", "outsider"],
@@ -266,6 +274,7 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
         ("POST", "/api/v1/versions/{digest}/approvals") => json!({"comment": role}),
         ("PUT", "/api/v1/blobs/{digest}") => Value::String(ARTIFACT.into()),
         ("POST", "/api/v1/audit/checkpoints") => json!({}),
+        ("POST", "/api/v1/keys/retire") => json!({"version": 1}),
         ("POST", "/api/v1/advisories") => json!({"records": []}),
         ("POST", "/api/v1/audit/hash") => json!({"value": "secret"}),
         _ => return None,

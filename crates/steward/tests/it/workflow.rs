@@ -436,6 +436,44 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     );
     let version = admin.json(&["versions", "show", &digest]);
     assert_eq!(version["manifest"]["intended_use"], "Rank churn.");
+
+    // The weights are stored sealed (P5): no plaintext file, and the sealed file holds
+    // ciphertext only.
+    let weights = version["manifest"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "model.onnx")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let weights_hex = weights.trim_start_matches("sha256:");
+    assert!(!data_dir.join("blobs/sha256").join(weights_hex).exists());
+    let sealed: Vec<std::path::PathBuf> = std::fs::read_dir(data_dir.join("blobs/sealed"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(sealed.len(), 1, "{sealed:?}");
+    let ciphertext = std::fs::read(&sealed[0]).unwrap();
+    assert_eq!(ciphertext.len(), "weights".len() + 16);
+    assert!(!ciphertext.windows(7).any(|w| w == b"weights"));
+    let keys = admin.json(&["keys", "list"]);
+    assert_eq!(keys["current_version"], 1, "{keys}");
+    assert_eq!(keys["versions"][0]["data_keys"], 1, "{keys}");
+    // Rotation re-wraps the data key; the ciphertext is not rewritten.
+    let rotated = admin.json(&["keys", "rotate"]);
+    assert_eq!(rotated["version"], 2, "{rotated}");
+    assert_eq!(rotated["data_keys_rewrapped"], 1, "{rotated}");
+    assert_eq!(std::fs::read(&sealed[0]).unwrap(), ciphertext);
+    let (code, _, stderr) = admin.run(&["keys", "retire", "2"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("current version"), "{stderr}");
+    admin.ok(&["keys", "retire", "1"]);
+    assert!(!data_dir.join("keys/kek/v1.key").exists());
+    let verified = admin.json(&["versions", "verify", &digest]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["checked"], 11, "{verified}");
     let artifacts: Vec<&str> = version["manifest"]["artifacts"]
         .as_array()
         .unwrap()
@@ -513,6 +551,25 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         pulled.to_str().unwrap(),
     ]);
     same_tree(&layout, &pulled);
+
+    // Changed ciphertext is never served: verification names the blob, a pull fails.
+    let mut changed = ciphertext.clone();
+    changed[3] ^= 1;
+    std::fs::write(&sealed[0], &changed).unwrap();
+    let (code, _, stderr) = admin.run(&["versions", "verify", &digest]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("failed verification") && stderr.contains("`model.onnx`"),
+        "{stderr}"
+    );
+    let (code, _, _) = admin.run(&[
+        "package",
+        "pull",
+        &digest,
+        "--out",
+        dir.path().join("pulled-again.oci").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
 
     // A layout whose blob was changed after the build is refused before anything is sent.
     std::fs::write(

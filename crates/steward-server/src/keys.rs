@@ -1,0 +1,422 @@
+//! Key-encryption keys for blobs sealed at rest (P5).
+//!
+//! Every sealed blob has its own random data key; only its wrapped form is stored
+//! (`sealed_blobs.wrapped_key`). A key provider wraps and unwraps data keys with a
+//! customer-managed key that has versions: rotation adds a version and re-wraps every data
+//! key under it (the ciphertext is never rewritten); a version no data key needs any more can
+//! be retired.
+//!
+//! The local keyring keeps versions as `keys/kek/v<N>.key` (32 random bytes, hex, mode 0600,
+//! refused when others can read them). A wrapped key reads `steward:v<N>:<base64(nonce ‖
+//! AES-256-GCM(kek_N, data key))>`, the shape of Vault transit's `vault:v<N>:…`, and its
+//! associated data is the blob's plaintext digest, so a wrapped key copied onto another blob
+//! does not unwrap (KMS calls this the encryption context).
+//!
+//! Invariants:
+//! - Data keys and key-encryption keys never leave this module in clear except as the
+//!   `DataKey` that opens one blob; neither is ever logged or put in an error.
+//! - The current version is the highest one present; retiring it is refused.
+
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use steward_store::sealed::DataKey;
+use zeroize::Zeroizing;
+
+use crate::state::{read_secret_file, write_secret_file};
+
+/// Where the local keyring lives, under the data directory.
+pub const KEK_DIR: &str = "keys/kek";
+/// The key id recorded with data keys the local keyring wraps.
+pub const LOCAL_KEY_ID: &str = "local:kek";
+const WRAP_PREFIX: &str = "steward:v";
+const NONCE_BYTES: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key version {version} of `{key_id}` is not available (retired or never made)")]
+    VersionMissing { key_id: String, version: u32 },
+    #[error("wrapped data key is malformed: {0}")]
+    Malformed(String),
+    #[error(
+        "data key does not unwrap under `{key_id}` version {version}: it was changed or belongs to another blob"
+    )]
+    Unwrap { key_id: String, version: u32 },
+    #[error("key version {version} still wraps {count} data key(s); rotate first")]
+    StillInUse { version: u32, count: i64 },
+    #[error("key version {0} is the current version and cannot be retired; rotate first")]
+    Current(u32),
+    #[error("keyring `{path}`: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// A data key wrapped by version `version` of a key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    pub version: u32,
+    pub text: String,
+}
+
+/// Where key-encryption keys come from. One variant per provider.
+pub enum KeyProvider {
+    Local(LocalKeyring),
+}
+
+impl KeyProvider {
+    pub fn key_id(&self) -> &str {
+        match self {
+            KeyProvider::Local(_) => LOCAL_KEY_ID,
+        }
+    }
+
+    pub fn provider(&self) -> &'static str {
+        match self {
+            KeyProvider::Local(_) => "local",
+        }
+    }
+
+    /// Versions whose key material is still available, ascending.
+    pub async fn versions(&self) -> Result<Vec<u32>, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.versions(),
+        }
+    }
+
+    pub async fn current_version(&self) -> Result<u32, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.current(),
+        }
+    }
+
+    /// Wraps `key` under the current version, bound to `context` (the blob's digest).
+    pub async fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.wrap(key, context),
+        }
+    }
+
+    pub async fn unwrap(&self, wrapped: &str, context: &str) -> Result<DataKey, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.unwrap(wrapped, context),
+        }
+    }
+
+    /// Re-wraps a data key under the current version.
+    pub async fn rewrap(&self, wrapped: &str, context: &str) -> Result<WrappedKey, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => {
+                let key = keyring.unwrap(wrapped, context)?;
+                keyring.wrap(&key, context)
+            }
+        }
+    }
+
+    /// Makes a new version, which becomes current. Returns it.
+    pub async fn rotate(&self) -> Result<u32, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.rotate(),
+        }
+    }
+
+    /// Destroys the key material of `version`; the caller has checked no data key needs it.
+    pub async fn retire(&self, version: u32) -> Result<(), KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.retire(version),
+        }
+    }
+}
+
+/// Key-encryption keys in files of the data directory.
+pub struct LocalKeyring {
+    dir: PathBuf,
+}
+
+fn file_error(path: &Path, message: impl ToString) -> KeyError {
+    KeyError::File {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+impl LocalKeyring {
+    /// Opens the keyring in `dir`, making version 1 if it holds none.
+    pub fn open(dir: &Path) -> Result<LocalKeyring, KeyError> {
+        std::fs::create_dir_all(dir).map_err(|err| file_error(dir, err))?;
+        let keyring = LocalKeyring {
+            dir: dir.to_owned(),
+        };
+        if keyring.versions()?.is_empty() {
+            keyring.create(1)?;
+        }
+        // Every version must be readable now, not at the first download.
+        for version in keyring.versions()? {
+            keyring.load(version)?;
+        }
+        Ok(keyring)
+    }
+
+    fn path(&self, version: u32) -> PathBuf {
+        self.dir.join(format!("v{version}.key"))
+    }
+
+    /// Versions with key material (`v<N>.key`) and retired ones (`v<N>.retired`).
+    fn numbers(&self, suffix: &str) -> Result<Vec<u32>, KeyError> {
+        let mut versions = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(|err| file_error(&self.dir, err))? {
+            let name = entry.map_err(|err| file_error(&self.dir, err))?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(version) = name
+                .strip_prefix('v')
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .and_then(|number| number.parse::<u32>().ok())
+            {
+                versions.push(version);
+            }
+        }
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    fn versions(&self) -> Result<Vec<u32>, KeyError> {
+        self.numbers(".key")
+    }
+
+    fn current(&self) -> Result<u32, KeyError> {
+        self.versions()?
+            .last()
+            .copied()
+            .ok_or_else(|| file_error(&self.dir, "the keyring holds no key version"))
+    }
+
+    fn create(&self, version: u32) -> Result<(), KeyError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).map_err(|err| file_error(&self.dir, err))?;
+        let text = Zeroizing::new(format!("{}\n", hex::encode(bytes.as_ref())));
+        write_secret_file(&self.path(version), &text)
+            .map_err(|err| file_error(&self.path(version), err))
+    }
+
+    fn load(&self, version: u32) -> Result<Aes256Gcm, KeyError> {
+        let path = self.path(version);
+        if !path.exists() {
+            return Err(KeyError::VersionMissing {
+                key_id: LOCAL_KEY_ID.to_owned(),
+                version,
+            });
+        }
+        let text = Zeroizing::new(read_secret_file(&path).map_err(|err| file_error(&path, err))?);
+        let bytes = Zeroizing::new(
+            hex::decode(text.as_str())
+                .map_err(|_| file_error(&path, "key file is not 64 hex digits"))?,
+        );
+        let array: Zeroizing<[u8; 32]> = Zeroizing::new(
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| file_error(&path, "key file is not 64 hex digits"))?,
+        );
+        Ok(Aes256Gcm::new(&(*array).into()))
+    }
+
+    fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, KeyError> {
+        let version = self.current()?;
+        let cipher = self.load(version)?;
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).map_err(|err| file_error(&self.dir, err))?;
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: key.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| file_error(&self.dir, "wrapping a data key failed"))?;
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        Ok(WrappedKey {
+            version,
+            text: format!(
+                "{WRAP_PREFIX}{version}:{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ),
+        })
+    }
+
+    fn unwrap(&self, wrapped: &str, context: &str) -> Result<DataKey, KeyError> {
+        let (version, bytes) = parse_wrapped(wrapped)?;
+        let cipher = self.load(version)?;
+        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce
+            .try_into()
+            .map_err(|_| KeyError::Malformed("nonce has the wrong length".to_owned()))?;
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: context.as_bytes(),
+                    },
+                )
+                .map_err(|_| KeyError::Unwrap {
+                    key_id: LOCAL_KEY_ID.to_owned(),
+                    version,
+                })?,
+        );
+        DataKey::from_bytes(&plain).map_err(|err| KeyError::Malformed(err.to_string()))
+    }
+
+    fn rotate(&self) -> Result<u32, KeyError> {
+        // A retired number is never used again, so a wrapped key names one key for good.
+        let retired = self.numbers(".retired")?.last().copied().unwrap_or(0);
+        let next = self.current()?.max(retired) + 1;
+        self.create(next)?;
+        Ok(next)
+    }
+
+    fn retire(&self, version: u32) -> Result<(), KeyError> {
+        if version == self.current()? {
+            return Err(KeyError::Current(version));
+        }
+        let path = self.path(version);
+        if !path.exists() {
+            return Err(KeyError::VersionMissing {
+                key_id: LOCAL_KEY_ID.to_owned(),
+                version,
+            });
+        }
+        // Overwrite before unlinking, so the bytes do not linger in the file's old blocks
+        // on simple file systems (journals and SSDs may still hold copies).
+        let len = std::fs::metadata(&path)
+            .map_err(|err| file_error(&path, err))?
+            .len();
+        std::fs::write(&path, vec![0u8; len as usize]).map_err(|err| file_error(&path, err))?;
+        let marker = self.dir.join(format!("v{version}.retired"));
+        std::fs::rename(&path, &marker).map_err(|err| file_error(&path, err))?;
+        std::fs::write(&marker, b"").map_err(|err| file_error(&marker, err))
+    }
+}
+
+/// `steward:v<N>:<base64>` → `(N, bytes)`.
+pub fn parse_wrapped(wrapped: &str) -> Result<(u32, Vec<u8>), KeyError> {
+    let rest = wrapped
+        .strip_prefix(WRAP_PREFIX)
+        .ok_or_else(|| KeyError::Malformed(format!("it does not start with `{WRAP_PREFIX}`")))?;
+    let (version, encoded) = rest
+        .split_once(':')
+        .ok_or_else(|| KeyError::Malformed("no `:` after the version".to_owned()))?;
+    let version = version
+        .parse::<u32>()
+        .map_err(|_| KeyError::Malformed("the version is not a number".to_owned()))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| KeyError::Malformed("the key is not base64".to_owned()))?;
+    if bytes.len() <= NONCE_BYTES {
+        return Err(KeyError::Malformed("the key is too short".to_owned()));
+    }
+    Ok((version, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOB: &str = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+    fn provider(dir: &Path) -> KeyProvider {
+        KeyProvider::Local(LocalKeyring::open(&dir.join("kek")).unwrap())
+    }
+
+    #[tokio::test]
+    async fn wraps_unwraps_rotates_and_retires() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = provider(dir.path());
+        assert_eq!(keys.versions().await.unwrap(), vec![1]);
+        let data_key = DataKey::generate().unwrap();
+        let wrapped = keys.wrap(&data_key, BLOB).await.unwrap();
+        assert_eq!(wrapped.version, 1);
+        assert!(wrapped.text.starts_with("steward:v1:"));
+        // Never the key's bytes in the wrapped text.
+        assert!(!wrapped.text.contains(&hex::encode(data_key.as_bytes())));
+        let back = keys.unwrap(&wrapped.text, BLOB).await.unwrap();
+        assert_eq!(back.as_bytes(), data_key.as_bytes());
+
+        assert_eq!(keys.rotate().await.unwrap(), 2);
+        let rewrapped = keys.rewrap(&wrapped.text, BLOB).await.unwrap();
+        assert_eq!(rewrapped.version, 2);
+        assert!(matches!(
+            keys.retire(2).await.unwrap_err(),
+            KeyError::Current(2)
+        ));
+        keys.retire(1).await.unwrap();
+        assert_eq!(keys.versions().await.unwrap(), vec![2]);
+        assert!(dir.path().join("kek/v1.retired").exists());
+        // The old wrapping is now useless; the new one still opens the same data key.
+        assert!(matches!(
+            keys.unwrap(&wrapped.text, BLOB).await.unwrap_err(),
+            KeyError::VersionMissing { version: 1, .. }
+        ));
+        let back = keys.unwrap(&rewrapped.text, BLOB).await.unwrap();
+        assert_eq!(back.as_bytes(), data_key.as_bytes());
+        // Numbers are never reused, even when the newest version is retired later.
+        assert_eq!(keys.rotate().await.unwrap(), 3);
+        keys.retire(2).await.unwrap();
+        assert_eq!(keys.rotate().await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_wrapped_key_is_bound_to_its_blob_and_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = provider(dir.path());
+        let wrapped = keys
+            .wrap(&DataKey::generate().unwrap(), BLOB)
+            .await
+            .unwrap();
+        let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        assert!(matches!(
+            keys.unwrap(&wrapped.text, other).await.unwrap_err(),
+            KeyError::Unwrap { version: 1, .. }
+        ));
+        let (_, mut bytes) = parse_wrapped(&wrapped.text).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let changed = format!(
+            "steward:v1:{}",
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        );
+        assert!(matches!(
+            keys.unwrap(&changed, BLOB).await.unwrap_err(),
+            KeyError::Unwrap { .. }
+        ));
+        for bad in [
+            "vault:v1:AAAA",
+            "steward:vX:AAAA",
+            "steward:v1:!!",
+            "steward:v1:AAAA",
+        ] {
+            assert!(
+                matches!(
+                    keys.unwrap(bad, BLOB).await.unwrap_err(),
+                    KeyError::Malformed(_)
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let kek = dir.path().join("kek");
+        LocalKeyring::open(&kek).unwrap();
+        std::fs::set_permissions(kek.join("v1.key"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let err = LocalKeyring::open(&kek).err().unwrap().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+}

@@ -1,0 +1,213 @@
+//! Key-encryption key administration: status, rotation (re-wrap every data key under a new
+//! version, the ciphertext untouched) and retirement of versions no data key needs.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use steward_policy::Resource;
+
+use super::registry::event;
+use super::{JsonBody, commit, created, ok, receipt};
+use crate::authz::{Caller, Facts, RoleScope, authorize};
+use crate::error::ApiError;
+use crate::keys::KeyError;
+use crate::state::App;
+
+fn key_error(err: KeyError) -> ApiError {
+    match err {
+        KeyError::StillInUse { .. } | KeyError::Current(_) | KeyError::VersionMissing { .. } => {
+            ApiError::Conflict(err.to_string())
+        }
+        other => ApiError::internal(std::io::Error::other(other.to_string())),
+    }
+}
+
+async fn status(app: &App) -> Result<Value, ApiError> {
+    let available = app.keys.versions().await.map_err(key_error)?;
+    let current = app.keys.current_version().await.map_err(key_error)?;
+    let counts = app.store.sealed_key_versions().await?;
+    let mut versions: Vec<Value> = Vec::new();
+    let mut numbers: Vec<i64> = available
+        .iter()
+        .map(|version| i64::from(*version))
+        .collect();
+    for (key_id, version, _) in &counts {
+        if key_id == app.keys.key_id() && !numbers.contains(version) {
+            numbers.push(*version);
+        }
+    }
+    numbers.sort_unstable();
+    for version in numbers {
+        let data_keys = counts
+            .iter()
+            .find(|(key_id, v, _)| key_id == app.keys.key_id() && *v == version)
+            .map_or(0, |(_, _, count)| *count);
+        versions.push(json!({
+            "version": version,
+            "available": available.iter().any(|v| i64::from(*v) == version),
+            "data_keys": data_keys,
+        }));
+    }
+    let other_keys: Vec<Value> = counts
+        .iter()
+        .filter(|(key_id, _, _)| key_id != app.keys.key_id())
+        .map(|(key_id, version, count)| json!({"key_id": key_id, "version": version, "data_keys": count}))
+        .collect();
+    Ok(json!({
+        "provider": app.keys.provider(),
+        "key_id": app.keys.key_id(),
+        "current_version": current,
+        "versions": versions,
+        "other_keys": other_keys,
+    }))
+}
+
+pub async fn show(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    Ok(ok(status(&app).await?))
+}
+
+/// Adds a key version and re-wraps every data key under it, in one audited transaction.
+/// Safe to repeat: a data key already under the current version is left alone.
+pub async fn rotate(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let previous = app.keys.current_version().await.map_err(key_error)?;
+    let version = app.keys.rotate().await.map_err(key_error)?;
+    // Unwrapping and wrapping happen before the transaction: the provider may be remote,
+    // and the write lock is held only for the updates.
+    let mut rewrapped = Vec::new();
+    for row in app.store.sealed_blobs().await? {
+        if row.key_id != app.keys.key_id() || row.key_version == i64::from(version) {
+            continue;
+        }
+        let new = app
+            .keys
+            .rewrap(&row.wrapped_key, &row.digest)
+            .await
+            .map_err(key_error)?;
+        rewrapped.push((row, new));
+    }
+    let mut tx = app.store.begin().await?;
+    let mut count = 0u64;
+    for (row, new) in &rewrapped {
+        // Guarded by the version read above: a row a concurrent rotation moved is left to it.
+        if tx
+            .rewrap_sealed_blob(
+                &row.digest,
+                row.key_version,
+                i64::from(new.version),
+                &new.text,
+            )
+            .await?
+        {
+            count += 1;
+        }
+    }
+    let payload = json!({
+        "key_id": app.keys.key_id(), "previous_version": previous, "version": version,
+        "data_keys_rewrapped": count,
+    });
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("key:{}", app.keys.key_id()),
+            payload.clone(),
+            &decision,
+        ),
+    )
+    .await?;
+    let mut body = payload;
+    body["audit"] = receipt(&entry);
+    Ok(created(body))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retirement {
+    /// The key version to retire: not the current one, and wrapping no data key.
+    pub version: u32,
+}
+
+/// Destroys a key version's material once no data key is wrapped under it.
+pub async fn retire(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(body): JsonBody<Retirement>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Directory,
+        RoleScope::Global,
+        Facts::default(),
+    )
+    .await?;
+    let current = app.keys.current_version().await.map_err(key_error)?;
+    if body.version == current {
+        return Err(key_error(KeyError::Current(current)));
+    }
+    if !app
+        .keys
+        .versions()
+        .await
+        .map_err(key_error)?
+        .contains(&body.version)
+    {
+        return Err(key_error(KeyError::VersionMissing {
+            key_id: app.keys.key_id().to_owned(),
+            version: body.version,
+        }));
+    }
+    // The count is read under the write lock, so no rewrap or seal slips in between; a new
+    // seal always uses the current version, which is not this one.
+    let mut tx = app.store.begin().await?;
+    let count = tx
+        .count_wrapped_under(app.keys.key_id(), i64::from(body.version))
+        .await?;
+    if count > 0 {
+        return Err(key_error(KeyError::StillInUse {
+            version: body.version,
+            count,
+        }));
+    }
+    let payload = json!({"key_id": app.keys.key_id(), "version": body.version});
+    // Record first, then destroy: if the commit fails the key still exists (nothing
+    // happened); if destroying fails after the commit, the answer is an error and a retry
+    // finishes the job.
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("key:{}", app.keys.key_id()),
+            payload.clone(),
+            &decision,
+        ),
+    )
+    .await?;
+    app.keys.retire(body.version).await.map_err(key_error)?;
+    let mut body = payload;
+    body["audit"] = receipt(&entry);
+    Ok(created(body))
+}
