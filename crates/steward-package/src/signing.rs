@@ -246,7 +246,9 @@ pub fn sign_files(name: &str, files: &[(String, String)], key: &SigningKey) -> V
         "dsseEnvelope": {
             "payload": engine.encode(&payload),
             "payloadType": PAYLOAD_TYPE,
-            "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": ""}],
+            // DSSE verifiers such as securesystemslib match signatures to keys by `keyid`;
+            // it is not authenticated, so it is the key hint again.
+            "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": key_hint(key.verifying_key()).unwrap_or_default()}],
         },
     })
 }
