@@ -237,6 +237,7 @@ pub fn merge(base: VersionManifest, overlay: VersionManifest) -> VersionManifest
         licence,
         source,
         usage_terms,
+        schema,
     } = overlay;
     VersionManifest {
         version: version.or(base.version),
@@ -255,6 +256,7 @@ pub fn merge(base: VersionManifest, overlay: VersionManifest) -> VersionManifest
         licence: licence.or(base.licence),
         source: merge_opt(base.source, source, merge_source),
         usage_terms: usage_terms.or(base.usage_terms),
+        schema: schema.or(base.schema),
     }
 }
 

@@ -11,3 +11,4 @@ pub mod docs;
 pub mod domain;
 pub mod import;
 pub mod manifest;
+pub mod schema;

@@ -52,6 +52,9 @@ pub struct VersionManifest {
     /// Terms of use (P3): enforced where the version may be registered and deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_terms: Option<UsageTerms>,
+    /// Inputs and outputs with a data classification per field (P6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<crate::schema::DataSchema>,
 }
 
 /// What a model may and may not be used for, and where. Empty lists mean "no restriction".
@@ -236,6 +239,9 @@ impl VersionManifest {
                     "{field} has {n_items} items, more than the limit of {n_max}"
                 ));
             }
+        }
+        if let Some(schema) = &self.schema {
+            problems.extend(schema.problems());
         }
         let mut names = std::collections::BTreeSet::new();
         for (idx, artifact) in self.artifacts.iter().enumerate() {

@@ -82,6 +82,14 @@ pub enum PackError {
         "`{0}` is larger than {SCANNED_FILE_BYTES_MAX} bytes and cannot be scanned for personal data; split it or move it out of the package"
     )]
     TooLargeToScan(String),
+    #[error("the input/output schema is malformed: {}", .0.join("; "))]
+    Schema(Vec<String>),
+    #[error("the classification policy refuses this package: {}", .0.join("; "))]
+    Classification(Vec<String>),
+    #[error(
+        "a classification policy applies per business unit, so the package needs `--name UNIT/MODEL`, not `{0}`"
+    )]
+    NoBusinessUnit(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
@@ -99,6 +107,41 @@ pub struct PackOptions {
     pub tag: String,
     /// RFC 3339 time recorded as the creation time (reproducible builds pin it).
     pub created: String,
+    /// The organisation's classification policy: its rules for every environment are
+    /// checked against the declared schema before anything is written (P6).
+    pub classification_policy: Option<steward_core::schema::ClassificationPolicy>,
+}
+
+/// Checks the declared schema, and the classification policy's rules that apply everywhere
+/// for the package's business unit; every problem is listed.
+pub fn check_classification(
+    documentation: &VersionManifest,
+    options: &PackOptions,
+) -> Result<(), PackError> {
+    if let Some(schema) = &documentation.schema {
+        let problems = schema.problems();
+        if !problems.is_empty() {
+            return Err(PackError::Schema(problems));
+        }
+    }
+    let Some(policy) = &options.classification_policy else {
+        return Ok(());
+    };
+    let Some((unit, _)) = options.name.split_once('/') else {
+        return Err(PackError::NoBusinessUnit(options.name.clone()));
+    };
+    let violations = policy.violations(
+        documentation.schema.as_ref(),
+        unit,
+        steward_core::schema::Scope::Everywhere,
+    );
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(PackError::Classification(
+            violations.into_iter().map(|v| v.message).collect(),
+        ))
+    }
 }
 
 /// One packed file.
@@ -129,6 +172,7 @@ pub fn pack(
     if !is_valid_tag(&options.tag) {
         return Err(PackError::BadTag(options.tag.clone()));
     }
+    check_classification(documentation, options)?;
     let files = list_files(model_dir)?;
     if files.is_empty() {
         return Err(PackError::Empty);

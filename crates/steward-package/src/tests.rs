@@ -13,6 +13,7 @@ fn options() -> PackOptions {
         name: "retail/credit-risk".into(),
         tag: "1.0.0".into(),
         created: "1970-01-01T00:00:00Z".into(),
+        classification_policy: None,
     }
 }
 
@@ -360,5 +361,79 @@ fn datasets_and_documents_are_packed_redacted_with_a_report_of_counts() {
     assert!(
         !report.contains("example.com"),
         "the report holds counts, never values"
+    );
+}
+
+#[test]
+fn the_schema_and_classification_policy_are_checked_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let mut documented = documentation();
+    documented.schema = Some(
+        serde_json::from_value(json!({
+            "inputs": [
+                {"name": "income", "datatype": "FP32", "shape": [-1, 1], "classification": "confidential"},
+                {"name": "health", "datatype": "FP32", "shape": [-1, 1], "classification": "special-category"},
+            ],
+            "outputs": [{"name": "score", "datatype": "FP32", "shape": [-1], "classification": "internal"}],
+        }))
+        .unwrap(),
+    );
+    let policy = steward_core::schema::ClassificationPolicy::parse_yaml(
+        "rules:\n  - name: no-special-category\n    inputs: [public, internal, confidential, personal]\n  - name: dev-only-public\n    environments: [dev]\n    inputs: [public]\n",
+    )
+    .unwrap();
+    let strict = PackOptions {
+        classification_policy: Some(policy.clone()),
+        ..options()
+    };
+    let out = tmp.path().join("refused");
+    let err = pack(&dir, &out, &documented, &strict, None).unwrap_err();
+    // Only the rule for every environment applies at build; `dev` is checked on deployment.
+    assert_eq!(
+        err.to_string(),
+        "the classification policy refuses this package: inputs.health is `special-category`; rule `no-special-category` allows inputs: [public, internal, confidential, personal]"
+    );
+    assert!(!out.exists(), "nothing written");
+    // Without a business unit in the name, a policy cannot be applied.
+    let err = pack(
+        &dir,
+        &out,
+        &documented,
+        &PackOptions {
+            name: "credit-risk".into(),
+            ..strict.clone()
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(err, PackError::NoBusinessUnit(_)), "{err}");
+    // A malformed schema is refused with or without a policy.
+    let mut malformed = documented.clone();
+    malformed.schema.as_mut().unwrap().outputs[0].shape = vec![0];
+    let err = pack(&dir, &out, &malformed, &options(), None).unwrap_err();
+    assert!(err.to_string().contains("schema.outputs[0].shape"), "{err}");
+
+    documented.schema.as_mut().unwrap().inputs[1].classification =
+        steward_core::schema::Classification::Personal;
+    let packed = pack(&dir, &out, &documented, &strict, None).unwrap();
+    // The schema travels in the (signed) governance document.
+    let governance = read_json(
+        &out.join("blobs/sha256")
+            .join(packed.governance_digest.hex()),
+    );
+    let document = governance["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|layer| layer["mediaType"] == GOVERNANCE_ARTIFACT_TYPE)
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document: Value = serde_json::from_slice(&blob(&out, &document)).unwrap();
+    assert_eq!(
+        document["schema"]["inputs"][1]["classification"],
+        "personal"
     );
 }

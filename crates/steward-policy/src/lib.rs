@@ -240,6 +240,9 @@ pub struct Request {
     /// The blocking advisory finding, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerability: Option<String>,
+    /// The schema fields the classification policy forbids in the target environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification_violation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -538,6 +541,10 @@ impl Engine {
             (
                 "vulnerability",
                 request.vulnerability.clone().map(Value::String),
+            ),
+            (
+                "classification_violation",
+                request.classification_violation.clone().map(Value::String),
             ),
             (
                 "granted_role",

@@ -32,6 +32,7 @@ fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) 
         version_deprecated: None,
         forbidding_term: None,
         vulnerability: None,
+        classification_violation: None,
         granted_role: None,
         granted_global: None,
         target_is_self: None,

@@ -161,6 +161,7 @@ pub struct Facts {
     pub version_deprecated: Option<bool>,
     pub forbidding_term: Option<String>,
     pub vulnerability: Option<String>,
+    pub classification_violation: Option<String>,
     pub granted_role: Option<String>,
     pub granted_global: Option<bool>,
     pub target_is_self: Option<bool>,
@@ -332,6 +333,7 @@ pub async fn authorize(
 ) -> Result<Decision, ApiError> {
     let forbidding_term = facts.forbidding_term.clone();
     let vulnerability = facts.vulnerability.clone();
+    let classification_violation = facts.classification_violation.clone();
     let request = PolicyRequest {
         principal: caller.name.clone(),
         certified_until: caller.certified_until,
@@ -347,6 +349,7 @@ pub async fn authorize(
         version_deprecated: facts.version_deprecated,
         forbidding_term: facts.forbidding_term.clone(),
         vulnerability: facts.vulnerability.clone(),
+        classification_violation: facts.classification_violation.clone(),
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
@@ -386,6 +389,14 @@ pub async fn authorize(
             .any(|reason| reason == "steward.supply-chain.vulnerable")
     }) {
         message.push_str(&format!(" ({finding})"));
+    }
+    if let Some(fields) = classification_violation.filter(|_| {
+        decision
+            .reasons
+            .iter()
+            .any(|reason| reason == "steward.data.classification")
+    }) {
+        message.push_str(&format!(" ({fields})"));
     }
     Err(ApiError::Forbidden {
         message,

@@ -49,6 +49,9 @@ pub struct RawConfig {
     pub require_signed_packages: Option<bool>,
     /// Advisories at or above this severity block deployment: low, medium, high (default), critical.
     pub advisory_block_severity: Option<String>,
+    /// Classification policy file (YAML), relative to the data directory (default
+    /// `classification.yaml` when it exists).
+    pub classification_policy: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,8 @@ pub struct Config {
     pub sqlite_pages_max: Option<u64>,
     pub require_signed_packages: bool,
     pub advisory_block_severity: steward_package::advisories::Severity,
+    /// `None`: no classification policy (schemas are still checked for form).
+    pub classification_policy: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +228,10 @@ impl Config {
             sqlite_pages_max: pick!(sqlite_pages_max),
             require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
             advisory_block_severity,
+            classification_policy: match pick!(classification_policy) {
+                Some(path) => Some(data_dir.join(path)),
+                None => Some(data_dir.join("classification.yaml")).filter(|path| path.exists()),
+            },
         })
     }
 }

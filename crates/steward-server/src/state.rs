@@ -47,6 +47,7 @@ pub struct AppInner {
     pub audit_key: Vec<u8>,
     pub rate_limiter: crate::ratelimit::RateLimiter,
     pub keys: crate::keys::KeyProvider,
+    pub classification: steward_core::schema::ClassificationPolicy,
 }
 
 impl std::ops::Deref for App {
@@ -214,6 +215,13 @@ impl App {
             )?,
             None => TemplateSet::default_set(),
         };
+        let classification = match &config.classification_policy {
+            Some(path) => steward_core::schema::ClassificationPolicy::parse_yaml(
+                &std::fs::read_to_string(path).map_err(|err| file_error(path, err))?,
+            )
+            .map_err(|err| file_error(path, err))?,
+            None => steward_core::schema::ClassificationPolicy::default(),
+        };
         let signer_path = data_dir.join(LOG_KEY_FILE);
         let signer = NoteSigner::parse(&read_secret_file(&signer_path)?)
             .map_err(|err| file_error(&signer_path, err))?;
@@ -257,6 +265,7 @@ impl App {
                 verifier,
                 audit_key,
                 keys,
+                classification,
             }),
         })
     }

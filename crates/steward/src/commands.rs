@@ -289,6 +289,10 @@ pub enum PackageCommand {
         /// unsigned packages unless configured otherwise.
         #[arg(long)]
         sign_key: Option<PathBuf>,
+        /// The organisation's classification policy (YAML): its rules for every environment
+        /// are checked against the package's schema before anything is written.
+        #[arg(long)]
+        classification_policy: Option<PathBuf>,
     },
     /// Upload a layout's blobs and register it as a version of UNIT/MODEL; the version's
     /// id is the package's manifest digest.
@@ -458,7 +462,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             version,
             created,
             sign_key,
+            classification_policy,
         }) => {
+            let classification_policy = classification_policy
+                .map(|path| {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    steward_core::schema::ClassificationPolicy::parse_yaml(&text)
+                        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+                })
+                .transpose()?;
             let signer = sign_key
                 .as_deref()
                 .map(steward_package::signing::load_signing_key)
@@ -483,6 +496,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 name,
                 tag: tag.clone(),
                 created,
+                classification_policy,
             };
             let packed =
                 steward_package::pack(&dir, &out, &documentation, &options, signer.as_ref())?;

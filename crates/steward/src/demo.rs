@@ -284,6 +284,7 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         name: "retail/credit-risk".into(),
         tag: "2.0.0".into(),
         created: "1970-01-01T00:00:00Z".into(),
+        classification_policy: None,
     };
     let (mut documentation, _) =
         crate::register::documentation(&complete, crate::register::Layout::Plain, Some("2.0.0"))?;

@@ -902,7 +902,7 @@ fn steward_yaml_errors() {
         (
             "version: 1.0.0\nverison: 1.0.1\n",
             expect![
-                "steward.yaml: unknown field `verison`, expected one of version, artifacts, training_data, training_config, metrics, bias_assessment, intended_use, out_of_scope_uses, model_card, licence, source, usage_terms at line 2, column 1"
+                "steward.yaml: unknown field `verison`, expected one of version, artifacts, training_data, training_config, metrics, bias_assessment, intended_use, out_of_scope_uses, model_card, licence, source, usage_terms, schema at line 2, column 1"
             ],
         ),
         (

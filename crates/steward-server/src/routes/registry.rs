@@ -349,6 +349,23 @@ async fn check_registration(
             details: json!({ "missing": details }),
         });
     }
+    // The classification policy's rules for every environment (P6); rules for one
+    // environment are checked when a version is deployed there.
+    let violations = app.classification.violations(
+        manifest.schema.as_ref(),
+        &model.business_unit,
+        steward_core::schema::Scope::Everywhere,
+    );
+    if !violations.is_empty() {
+        let messages: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
+        return Err(ApiError::Unprocessable {
+            message: format!(
+                "the classification policy refuses this version: {}",
+                messages.join("; ")
+            ),
+            details: json!({ "violations": violations }),
+        });
+    }
     let mut absent = Vec::new();
     for artifact in &manifest.artifacts {
         let digest = Digest::parse(&artifact.digest).map_err(bad)?;
@@ -632,9 +649,24 @@ pub async fn set_alias(
     let (version, _) = load_version(&app, &body.digest).await?;
     // Usage terms travel with the version; the first one that forbids this deployment is a
     // fact for the policy (and named in the refusal).
-    let terms = serde_json::from_str::<VersionManifest>(&version.manifest)
-        .ok()
-        .and_then(|manifest| manifest.usage_terms);
+    let version_manifest = serde_json::from_str::<VersionManifest>(&version.manifest).ok();
+    let classification_violation = {
+        let violations = app.classification.violations(
+            version_manifest
+                .as_ref()
+                .and_then(|manifest| manifest.schema.as_ref()),
+            &unit,
+            steward_core::schema::Scope::Environment(&env.name),
+        );
+        (!violations.is_empty()).then(|| {
+            violations
+                .iter()
+                .map(|v| v.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    };
+    let terms = version_manifest.and_then(|manifest| manifest.usage_terms);
     let forbidding_term = terms.and_then(|terms| {
         terms
             .forbids_business_unit(&unit)
@@ -651,6 +683,7 @@ pub async fn set_alias(
         version_deprecated: Some(version.deprecated_at.is_some()),
         forbidding_term,
         vulnerability,
+        classification_violation,
         ..Facts::default()
     };
     let decision = authorize(

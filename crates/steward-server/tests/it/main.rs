@@ -7,6 +7,7 @@
 //! - `faults`: the audit store failing, full or hanging → 503 and nothing changed; no start
 //!   without a writable audit store.
 
+mod classification;
 mod faults;
 mod matrix;
 mod support;
