@@ -11,6 +11,7 @@
 //! - Nothing outside the model directory is read: symbolic links are refused, not followed.
 
 pub mod advisories;
+pub mod archive;
 pub mod classify;
 pub mod inspect;
 pub mod pii;
@@ -90,6 +91,8 @@ pub enum PackError {
         "a classification policy applies per business unit, so the package needs `--name UNIT/MODEL`, not `{0}`"
     )]
     NoBusinessUnit(String),
+    #[error("not a package archive: {0}")]
+    BadArchive(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {

@@ -437,3 +437,79 @@ fn the_schema_and_classification_policy_are_checked_before_anything_is_written()
         "personal"
     );
 }
+
+#[test]
+fn archives_are_reproducible_and_extract_only_layouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let layout = tmp.path().join("layout");
+    pack(&dir, &layout, &documentation(), &options(), None).unwrap();
+    let one = tmp.path().join("one.tar");
+    let two = tmp.path().join("two.tar");
+    archive::write_archive(&layout, &one).unwrap();
+    archive::write_archive(&layout, &two).unwrap();
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+    assert!(matches!(
+        archive::write_archive(&layout, &one),
+        Err(PackError::OutputExists(_))
+    ));
+    let back = tmp.path().join("back");
+    archive::extract_archive(&one, &back, 1 << 30).unwrap();
+    for name in ["index.json", "oci-layout"] {
+        assert_eq!(
+            std::fs::read(back.join(name)).unwrap(),
+            std::fs::read(layout.join(name)).unwrap()
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(back.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .count()
+    );
+    // Too large for the limit.
+    let err = archive::extract_archive(&one, &tmp.path().join("small"), 10).unwrap_err();
+    assert!(err.to_string().contains("more than 10 bytes"), "{err}");
+
+    // Entries outside a layout, and links, are refused by name.
+    let craft = |name: &str, kind: tar::EntryType| {
+        let path = tmp.path().join(format!("crafted-{}.tar", name.len()));
+        let _ = std::fs::remove_file(&path);
+        let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(if kind == tar::EntryType::Regular {
+            3
+        } else {
+            0
+        });
+        header.set_mode(0o644);
+        if kind == tar::EntryType::Symlink {
+            header.set_link_name("/etc/passwd").unwrap();
+        }
+        // `append_data` refuses `..`, so the name is written into the header directly.
+        let bytes = name.as_bytes();
+        header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        header.set_cksum();
+        let data: &[u8] = if kind == tar::EntryType::Regular {
+            b"abc"
+        } else {
+            b""
+        };
+        builder.append(&header, data).unwrap();
+        builder.finish().unwrap();
+        path
+    };
+    let evil = craft("../evil", tar::EntryType::Regular);
+    let err = archive::extract_archive(&evil, &tmp.path().join("x1"), 1 << 20).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not a package archive: entry `../evil` is not part of an OCI image layout"
+    );
+    assert!(!tmp.path().join("evil").exists());
+    let link = craft("index.json", tar::EntryType::Symlink);
+    let err = archive::extract_archive(&link, &tmp.path().join("x2"), 1 << 20).unwrap_err();
+    assert!(err.to_string().contains("is not a regular file"), "{err}");
+}

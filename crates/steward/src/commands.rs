@@ -269,7 +269,8 @@ pub enum PackageCommand {
     /// The same inputs always give the same manifest digest.
     Build {
         dir: PathBuf,
-        /// The layout folder to create (`-o` is the output format, as for every command).
+        /// The layout folder to create, or with a `.tar` name the layout as one tar archive
+        /// (`-o` is the output format, as for every command).
         #[arg(long = "out")]
         out: PathBuf,
         /// The model's name in the package (default: the directory's name).
@@ -498,8 +499,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 created,
                 classification_policy,
             };
-            let packed =
-                steward_package::pack(&dir, &out, &documentation, &options, signer.as_ref())?;
+            // `--out X.tar`: the single-file form, packed beside it first.
+            let packed = if crate::package::is_archive(&out) {
+                let staging = crate::package::staging_dir(&out)?;
+                let layout = staging.path().join("layout");
+                let packed = steward_package::pack(
+                    &dir,
+                    &layout,
+                    &documentation,
+                    &options,
+                    signer.as_ref(),
+                )?;
+                steward_package::archive::write_archive(&layout, &out)?;
+                packed
+            } else {
+                steward_package::pack(&dir, &out, &documentation, &options, signer.as_ref())?
+            };
             let summary = json!({
                 "layout": out.display().to_string(),
                 "tag": tag,
@@ -552,9 +567,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Signed {} into {}.", dir.display(), signature.display());
         }
         Command::Package(PackageCommand::Verify { dir, key, .. })
-            if dir.join("index.json").is_file() =>
+            if dir.join("index.json").is_file() || crate::package::is_archive(&dir) =>
         {
             let key = steward_package::signing::load_verifying_key(&key)?;
+            let staging;
+            let dir = if crate::package::is_archive(&dir) {
+                staging = crate::package::staging_dir(&dir)?;
+                let unpacked = staging.path().join("layout");
+                steward_package::archive::extract_archive(
+                    &dir,
+                    &unpacked,
+                    crate::package::ARCHIVE_BYTES_MAX,
+                )?;
+                unpacked
+            } else {
+                dir
+            };
             match crate::package::verify_layout(&dir, &key) {
                 Ok(n_files) => println!("ok: the package's {n_files} files match its signature"),
                 Err(err) => {

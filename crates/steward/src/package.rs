@@ -107,12 +107,38 @@ fn all_blobs(facts: &steward_package::inspect::PackageFacts) -> Vec<&BlobRef> {
     blobs
 }
 
+/// A `.tar` path names the single-file form of a package.
+pub fn is_archive(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "tar")
+}
+
+/// A temporary folder beside `out` (same file system), removed when dropped.
+pub fn staging_dir(out: &Path) -> anyhow::Result<tempfile::TempDir> {
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".steward-package-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a temporary folder in {}", parent.display()))
+}
+
+/// Bound on what a package archive may unpack to.
+pub const ARCHIVE_BYTES_MAX: u64 = 1 << 40;
+
 pub async fn push(
     client: &Client,
     layout: &Path,
     model: &str,
     tag: Option<&str>,
 ) -> anyhow::Result<Value> {
+    if is_archive(layout) {
+        let staging = staging_dir(layout)?;
+        let unpacked = staging.path().join("layout");
+        steward_package::archive::extract_archive(layout, &unpacked, ARCHIVE_BYTES_MAX)?;
+        return Box::pin(push(client, &unpacked, model, tag)).await;
+    }
     let (unit, name) = model
         .split_once('/')
         .with_context(|| format!("model `{model}` must be written UNIT/MODEL"))?;
@@ -143,6 +169,20 @@ pub async fn push(
 }
 
 pub async fn pull(client: &Client, digest: &str, out: &Path) -> anyhow::Result<Value> {
+    if is_archive(out) {
+        if out.exists() {
+            anyhow::bail!(
+                "{} already exists; packages are never written over",
+                out.display()
+            );
+        }
+        let staging = staging_dir(out)?;
+        let layout = staging.path().join("layout");
+        let mut summary = Box::pin(pull(client, digest, &layout)).await?;
+        steward_package::archive::write_archive(&layout, out)?;
+        summary["layout"] = json!(out.display().to_string());
+        return Ok(summary);
+    }
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         anyhow::bail!("{} already exists and is not empty", out.display());
     }

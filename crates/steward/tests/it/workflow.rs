@@ -552,6 +552,33 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     ]);
     same_tree(&layout, &pulled);
 
+    // The single-file form: reproducible, verifiable, and what a pull to `.tar` gives back.
+    let (archive, built_archive) = build("churn.tar", true);
+    assert_eq!(built_archive["manifest_digest"], digest.as_str());
+    let (again, _) = build("churn-again.tar", true);
+    let archive_bytes = std::fs::read(&archive).unwrap();
+    assert_eq!(archive_bytes, std::fs::read(&again).unwrap());
+    let verified = admin.ok(&[
+        "package",
+        "verify",
+        archive.to_str().unwrap(),
+        "--key",
+        trusted.to_str().unwrap(),
+    ]);
+    assert!(
+        verified.starts_with("ok: the package's 7 files"),
+        "{verified}"
+    );
+    let pulled_archive = dir.path().join("pulled.tar");
+    admin.ok(&[
+        "package",
+        "pull",
+        &digest,
+        "--out",
+        pulled_archive.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&pulled_archive).unwrap(), archive_bytes);
+
     // Changed ciphertext is never served: verification names the blob, a pull fails.
     let mut changed = ciphertext.clone();
     changed[3] ^= 1;
