@@ -1,9 +1,11 @@
 """Checks Steward's DSSE envelopes with securesystemslib (a verifier nobody here wrote).
 
-usage: dsse_verify.py BUNDLE PUBLIC_KEY_PEM
+usage: dsse_verify.py BUNDLE_OR_ENVELOPE PUBLIC_KEY_PEM
 
-Verifies the Sigstore bundle's DSSE envelope with the key, then checks that a changed
-payload and a key under another keyid are both refused. Exits 1 on any surprise.
+Verifies the DSSE envelope (of a Sigstore bundle, or a bare one such as our SLSA provenance)
+with the key, then checks that a changed payload and a key under another keyid are both
+refused. A SLSA provenance statement is also checked with in-toto-attestation's validator.
+Exits 1 on any surprise.
 """
 import base64
 import copy
@@ -14,7 +16,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 
-bundle = json.load(open(sys.argv[1]))
+document = json.load(open(sys.argv[1]))
+bundle = document if "dsseEnvelope" in document else {"dsseEnvelope": document}
 public = load_pem_public_key(open(sys.argv[2], "rb").read())
 # from_dict consumes the dicts it is given, so each use gets a copy.
 fresh = lambda: copy.deepcopy(bundle["dsseEnvelope"])
@@ -44,3 +47,20 @@ except Exception as err:
     print(f"a key under another keyid is not used: {type(err).__name__}: {err}")
 else:
     sys.exit("securesystemslib matched a signature to a key with another keyid")
+
+payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+if payload.get("predicateType") == "https://slsa.dev/provenance/v1":
+    from google.protobuf import json_format
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    parsed = json_format.Parse(json.dumps(payload), statement_pb2.Statement())
+    Statement.copy_from_pb(parsed).validate()
+    # The predicate must parse as SLSA v1 Provenance (protobuf refuses unknown fields).
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+
+    predicate = json_format.Parse(json.dumps(payload["predicate"]), provenance_pb2.Provenance())
+    if not predicate.build_definition.build_type or not predicate.run_details.builder.id:
+        sys.exit("SLSA Build L1 needs buildDefinition.buildType and runDetails.builder.id")
+    build_type = payload["predicate"]["buildDefinition"]["buildType"]
+    print(f"in-toto-attestation validated the SLSA v1 statement ({len(payload['subject'])} subjects, {build_type})")

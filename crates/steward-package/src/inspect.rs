@@ -235,6 +235,7 @@ pub fn inspect(
                 if let Some(extra) = blob_ref(layer, &what, &mut problems) {
                     if extra.media_type == crate::sbom::SBOM_MEDIA_TYPE
                         || extra.media_type == crate::signing::BUNDLE_MEDIA_TYPE
+                        || extra.media_type == crate::provenance::PROVENANCE_MEDIA_TYPE
                     {
                         governance_extra.push(extra);
                     } else {

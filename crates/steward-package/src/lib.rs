@@ -15,6 +15,7 @@ pub mod archive;
 pub mod classify;
 pub mod inspect;
 pub mod pii;
+pub mod provenance;
 pub mod sbom;
 pub mod signing;
 
@@ -325,6 +326,23 @@ pub fn pack(
         let bundle = signing::sign_files(&options.name, &files, key);
         let (bundle_digest, bundle_size) = layout.write_blob(&to_json_bytes(&bundle))?;
         governance_layers.push(json!({"mediaType": signing::BUNDLE_MEDIA_TYPE, "digest": bundle_digest.as_str(), "size": bundle_size}));
+        // SLSA provenance of this build, about the model manifest and every packed file.
+        let packed_layers: Vec<Layer> = layers.iter().map(|(layer, _)| layer.clone()).collect();
+        let statement = provenance::statement(&provenance::BuildFacts {
+            name: &options.name,
+            tag: &options.tag,
+            created: &options.created,
+            manifest_digest: &manifest_digest,
+            layers: &packed_layers,
+            dependencies: &dependencies,
+            classification_checked: options.classification_policy.is_some(),
+        });
+        let envelope = provenance::sign(&statement, key);
+        let (provenance_digest, provenance_size) = layout.write_blob(&to_json_bytes(&envelope))?;
+        governance_layers.push(json!({
+            "mediaType": provenance::PROVENANCE_MEDIA_TYPE, "digest": provenance_digest.as_str(), "size": provenance_size,
+            "annotations": {"in-toto.io/predicate-type": provenance::SLSA_PREDICATE_TYPE},
+        }));
     }
     let governance = json!({
         "schemaVersion": 2,

@@ -234,22 +234,62 @@ pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Valu
     Ok(sign_files(&name, &files, key))
 }
 
-/// Signs a list of `(path, sha256 hex)` (already in model_signing order): the bundle.
-pub fn sign_files(name: &str, files: &[(String, String)], key: &SigningKey) -> Value {
-    let payload = serde_json::to_vec(&statement(name, files)).unwrap_or_default();
-    let signature: Signature = key.sign(&pae(PAYLOAD_TYPE, &payload));
+/// A DSSE envelope over `payload`, signed with `key` (ECDSA P-256, DER). ECDSA here is
+/// deterministic (RFC 6979), so the same payload and key give the same envelope.
+pub fn dsse_envelope(payload_type: &str, payload: &[u8], key: &SigningKey) -> Value {
+    let signature: Signature = key.sign(&pae(payload_type, payload));
     let der: DerSignature = signature.to_der();
     let engine = base64::engine::general_purpose::STANDARD;
     json!({
+        "payload": engine.encode(payload),
+        "payloadType": payload_type,
+        // DSSE verifiers such as securesystemslib match signatures to keys by `keyid`;
+        // it is not authenticated, so it is the key hint again.
+        "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": key_hint(key.verifying_key()).unwrap_or_default()}],
+    })
+}
+
+/// The payload of a DSSE envelope of `payload_type` that one of its signatures verifies with
+/// `key`.
+pub fn open_dsse(
+    envelope: &Value,
+    payload_type: &str,
+    key: &VerifyingKey,
+) -> Result<Vec<u8>, SignError> {
+    let invalid = |reason: &str| SignError::Invalid(reason.to_owned());
+    if envelope["payloadType"] != payload_type {
+        return Err(invalid(
+            "the envelope's payload type is not the expected one",
+        ));
+    }
+    let engine = base64::engine::general_purpose::STANDARD;
+    let payload = engine
+        .decode(envelope["payload"].as_str().unwrap_or_default())
+        .map_err(|_| invalid("payload is not base64"))?;
+    let verified = envelope["signatures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|signature| {
+            let Ok(der) = engine.decode(signature["sig"].as_str().unwrap_or_default()) else {
+                return false;
+            };
+            Signature::from_der(&der)
+                .is_ok_and(|sig| key.verify(&pae(payload_type, &payload), &sig).is_ok())
+        });
+    if !verified {
+        return Err(invalid("no signature verifies with the public key"));
+    }
+    Ok(payload)
+}
+
+/// Signs a list of `(path, sha256 hex)` (already in model_signing order): the bundle.
+pub fn sign_files(name: &str, files: &[(String, String)], key: &SigningKey) -> Value {
+    let payload = serde_json::to_vec(&statement(name, files)).unwrap_or_default();
+    json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": key_hint(key.verifying_key()).unwrap_or_default()}, "tlogEntries": []},
-        "dsseEnvelope": {
-            "payload": engine.encode(&payload),
-            "payloadType": PAYLOAD_TYPE,
-            // DSSE verifiers such as securesystemslib match signatures to keys by `keyid`;
-            // it is not authenticated, so it is the key hint again.
-            "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": key_hint(key.verifying_key()).unwrap_or_default()}],
-        },
+        "dsseEnvelope": dsse_envelope(PAYLOAD_TYPE, &payload, key),
     })
 }
 
@@ -270,24 +310,7 @@ pub fn open_bundle(bundle: &Value, key: &VerifyingKey) -> Result<Vec<(String, St
     if envelope["payloadType"] != PAYLOAD_TYPE {
         return Err(invalid("payload is not an in-toto statement"));
     }
-    let engine = base64::engine::general_purpose::STANDARD;
-    let payload = engine
-        .decode(envelope["payload"].as_str().unwrap_or_default())
-        .map_err(|_| invalid("payload is not base64"))?;
-    let signatures = envelope["signatures"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let verified = signatures.iter().any(|signature| {
-        let Ok(der) = engine.decode(signature["sig"].as_str().unwrap_or_default()) else {
-            return false;
-        };
-        Signature::from_der(&der)
-            .is_ok_and(|sig| key.verify(&pae(PAYLOAD_TYPE, &payload), &sig).is_ok())
-    });
-    if !verified {
-        return Err(invalid("no signature verifies with the public key"));
-    }
+    let payload = open_dsse(envelope, PAYLOAD_TYPE, key)?;
     let statement: Value =
         serde_json::from_slice(&payload).map_err(|_| invalid("statement is not JSON"))?;
     if statement["_type"] != STATEMENT_TYPE || statement["predicateType"] != PREDICATE_TYPE {

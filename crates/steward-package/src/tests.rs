@@ -513,3 +513,112 @@ fn archives_are_reproducible_and_extract_only_layouts() {
     let err = archive::extract_archive(&link, &tmp.path().join("x2"), 1 << 20).unwrap_err();
     assert!(err.to_string().contains("is not a regular file"), "{err}");
 }
+
+#[test]
+fn signed_builds_carry_slsa_provenance_about_the_manifest_and_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let build = |out: &str| {
+        let out = tmp.path().join(out);
+        let packed = pack(&dir, &out, &documentation(), &options(), Some(&key)).unwrap();
+        (out, packed)
+    };
+    let (out, packed) = build("one");
+    let (_, again) = build("two");
+    assert_eq!(
+        packed.governance_digest, again.governance_digest,
+        "reproducible, provenance included"
+    );
+    let governance = read_json(
+        &out.join("blobs/sha256")
+            .join(packed.governance_digest.hex()),
+    );
+    let layer = governance["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|layer| layer["mediaType"] == provenance::PROVENANCE_MEDIA_TYPE)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        layer["annotations"]["in-toto.io/predicate-type"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let envelope: Value =
+        serde_json::from_slice(&blob(&out, layer["digest"].as_str().unwrap())).unwrap();
+    let trusted = *key.verifying_key();
+    assert_eq!(
+        provenance::verify(&envelope, &[trusted], &packed.manifest_digest).unwrap(),
+        0
+    );
+    let payload = signing::open_dsse(&envelope, signing::PAYLOAD_TYPE, &trusted).unwrap();
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        packed.manifest_digest.hex()
+    );
+    let names: Vec<&str> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|subject| subject["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"model.onnx") && names.contains(&"data/sample.csv"),
+        "{names:?}"
+    );
+    let definition = &statement["predicate"]["buildDefinition"];
+    assert_eq!(definition["buildType"], provenance::BUILD_TYPE);
+    assert_eq!(definition["externalParameters"]["tag"], "1.0.0");
+    assert_eq!(
+        definition["resolvedDependencies"][0]["uri"],
+        "pkg:pypi/scikit-learn@1.5.2"
+    );
+    assert!(
+        statement["predicate"]["runDetails"]["builder"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+
+    // Another key, another package's manifest, or a changed statement: refused.
+    let stranger = *p256::ecdsa::SigningKey::from_slice(&[9u8; 32])
+        .unwrap()
+        .verifying_key();
+    assert!(provenance::verify(&envelope, &[stranger], &packed.manifest_digest).is_err());
+    let other = Digest::of_bytes(b"another manifest");
+    let err = provenance::verify(&envelope, &[trusted], &other).unwrap_err();
+    assert!(
+        err.to_string().contains("not the package's manifest"),
+        "{err}"
+    );
+    let mut changed = statement.clone();
+    changed["predicate"]["buildDefinition"]["externalParameters"]["tag"] = json!("9.9.9");
+    let mut forged = envelope.clone();
+    forged["payload"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        serde_json::to_vec(&changed).unwrap()
+    ));
+    assert!(provenance::verify(&forged, &[trusted], &packed.manifest_digest).is_err());
+    // Unsigned builds have no provenance: nobody could vouch for it.
+    let unsigned = pack(
+        &dir,
+        &tmp.path().join("three"),
+        &documentation(),
+        &options(),
+        None,
+    )
+    .unwrap();
+    let governance = read_json(
+        &tmp.path()
+            .join("three/blobs/sha256")
+            .join(unsigned.governance_digest.hex()),
+    );
+    assert!(
+        !governance
+            .to_string()
+            .contains(provenance::PROVENANCE_MEDIA_TYPE)
+    );
+}

@@ -351,5 +351,19 @@ pub fn verify_layout(layout: &Path, key: &p256::ecdsa::VerifyingKey) -> anyhow::
     let bundle: Value = serde_json::from_slice(&read_blob(layout, bundle_ref.digest.as_str())?)?;
     let (n_files, _) =
         steward_package::signing::verify_package(&facts, &bundle, std::slice::from_ref(key))?;
+    if let Some(provenance) = facts
+        .governance_extra
+        .iter()
+        .find(|blob| blob.media_type == steward_package::provenance::PROVENANCE_MEDIA_TYPE)
+    {
+        let envelope: Value =
+            serde_json::from_slice(&read_blob(layout, provenance.digest.as_str())?)?;
+        steward_package::provenance::verify(
+            &envelope,
+            std::slice::from_ref(key),
+            &facts.manifest_digest,
+        )
+        .context("the package's SLSA provenance")?;
+    }
     Ok(n_files)
 }

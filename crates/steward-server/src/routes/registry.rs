@@ -975,6 +975,7 @@ pub async fn register_package(
         });
     }
     let signed_by = check_package_signature(&app, &unit, &name, &facts).await?;
+    let provenance_by = check_provenance(&app, &unit, &facts).await?;
     let document_bytes = app
         .blobs
         .read_verified(
@@ -1004,6 +1005,7 @@ pub async fn register_package(
         "governance_digest": facts.governance_digest.as_str(),
         "config_digest": facts.config.digest.as_str(),
         "signed_by": signed_by,
+        "provenance_signed_by": provenance_by,
         "sbom_digest": facts.governance_extra.iter().find(|blob| blob.media_type == steward_package::sbom::SBOM_MEDIA_TYPE).map(|blob| blob.digest.to_string()),
     });
     // The scan against the advisories known now is stored with the version; deployment
@@ -1095,13 +1097,7 @@ async fn check_package_signature(
         }
         return Ok(None);
     };
-    let trust = app.config.data_dir.join(crate::state::TRUST_DIR);
-    let mut keys = signing::load_trusted_keys(&trust.join(unit))
-        .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?;
-    keys.extend(
-        signing::load_trusted_keys(&trust)
-            .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?,
-    );
+    let keys = trusted_keys(app, unit)?;
     let bytes = app
         .blobs
         .read_verified(
@@ -1122,6 +1118,56 @@ async fn check_package_signature(
         )));
     }
     Ok(keys.get(key_idx).map(signing::key_fingerprint))
+}
+
+/// Keys trusted for `unit`: `trust/<unit>/` and `trust/`.
+fn trusted_keys(app: &App, unit: &str) -> Result<Vec<p256::ecdsa::VerifyingKey>, ApiError> {
+    use steward_package::signing;
+    let trust = app.config.data_dir.join(crate::state::TRUST_DIR);
+    let mut keys = signing::load_trusted_keys(&trust.join(unit))
+        .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?;
+    keys.extend(
+        signing::load_trusted_keys(&trust)
+            .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?,
+    );
+    Ok(keys)
+}
+
+/// The package's SLSA provenance, when it has one: signed by a key trusted for `unit` and
+/// about this package's model manifest. Returns the signing key's fingerprint.
+async fn check_provenance(
+    app: &App,
+    unit: &str,
+    facts: &steward_package::inspect::PackageFacts,
+) -> Result<Option<String>, ApiError> {
+    use steward_package::provenance;
+    let Some(blob) = facts
+        .governance_extra
+        .iter()
+        .find(|blob| blob.media_type == provenance::PROVENANCE_MEDIA_TYPE)
+    else {
+        return Ok(None);
+    };
+    let keys = trusted_keys(app, unit)?;
+    let bytes = app
+        .blobs
+        .read_verified(
+            &blob.digest,
+            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let refuse = |message: String| ApiError::Unprocessable {
+        message,
+        details: Value::Null,
+    };
+    let envelope: Value = serde_json::from_slice(&bytes)
+        .map_err(|err| refuse(format!("the package's provenance is not JSON: {err}")))?;
+    let index = provenance::verify(&envelope, &keys, &facts.manifest_digest)
+        .map_err(|err| refuse(format!("package provenance refused: {err}")))?;
+    Ok(keys
+        .get(index)
+        .map(steward_package::signing::key_fingerprint))
 }
 
 /// What `steward package pull` needs to give a packaged version back byte for byte.
@@ -1228,6 +1274,12 @@ pub async fn verify_version(
                             Ok(key) => signed_by = json!(key),
                             Err(err) => failures
                                 .push(json!({"check": "signature", "problem": err.to_string()})),
+                        }
+                        if let Err(err) =
+                            check_provenance(&app, &version.business_unit, &facts).await
+                        {
+                            failures
+                                .push(json!({"check": "provenance", "problem": err.to_string()}));
                         }
                     }
                     Err(err) => {

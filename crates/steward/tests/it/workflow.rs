@@ -473,7 +473,11 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     assert!(!data_dir.join("keys/kek/v1.key").exists());
     let verified = admin.json(&["versions", "verify", &digest]);
     assert_eq!(verified["verified"], true, "{verified}");
-    assert_eq!(verified["checked"], 11, "{verified}");
+    assert_eq!(verified["checked"], 12, "{verified}");
+    assert_eq!(
+        pushed["package"]["provenance_signed_by"], verified["signed_by"],
+        "{pushed}"
+    );
     let artifacts: Vec<&str> = version["manifest"]["artifacts"]
         .as_array()
         .unwrap()
