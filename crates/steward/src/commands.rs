@@ -333,12 +333,12 @@ pub enum PackageCommand {
 
 #[derive(Subcommand)]
 pub enum AdvisoryCommand {
-    /// Import the OSV records (`*.json`) of a folder into the server; deployments of versions
-    /// they affect at or above the server's blocking severity (or with no severity) are then
-    /// refused.
+    /// Import the OSV records (`*.json`) of a folder, or of a zip such as OSV's `PyPI/all.zip`,
+    /// into the server; deployments of versions they affect at or above the server's blocking
+    /// severity (or with no severity) are then refused.
     Import { dir: PathBuf },
-    /// Match the dependencies in LAYOUT's SBOM against the OSV records (`*.json`) in a folder;
-    /// exit 1 when any finding is at or above `--fail-on`, or has no severity at all.
+    /// Match the dependencies in LAYOUT's SBOM against the OSV records (`*.json`) in a folder
+    /// or zip; exit 1 when any finding is at or above `--fail-on`, or has no severity at all.
     Scan {
         layout: PathBuf,
         #[arg(long)]
@@ -644,25 +644,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &[],
         ),
         Command::Advisories(AdvisoryCommand::Import { dir }) => {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?
-                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-                .collect();
-            paths.sort();
+            let records = crate::package::read_advisories(&dir)?;
             let mut imported = 0;
-            for batch in paths.chunks(1000) {
-                let mut records = Vec::new();
-                for path in batch {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    records.push(
-                        serde_json::from_str::<Value>(&text)
-                            .with_context(|| format!("{} is not JSON", path.display()))?,
-                    );
-                }
+            for batch in records.chunks(1000) {
                 let answer = client
-                    .post("/api/v1/advisories", &json!({"records": records}))
+                    .post("/api/v1/advisories", &json!({"records": batch}))
                     .await?;
                 imported += answer["imported"].as_u64().unwrap_or(0);
             }

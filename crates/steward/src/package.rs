@@ -274,23 +274,13 @@ pub fn scan(
         .collect();
     let mut records = Vec::new();
     let mut problems = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(folder)
-        .with_context(|| format!("reading {}", folder.display()))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    paths.sort();
-    anyhow::ensure!(
-        paths.len() <= ADVISORY_FILES_MAX,
-        "{} holds more than {ADVISORY_FILES_MAX} advisories",
-        folder.display()
-    );
-    for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        match advisories::parse(&text) {
+    for (name, bytes) in read_advisory_files(folder)? {
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|err| err.to_string())
+            .and_then(|text| advisories::parse(text).map_err(|err| err.to_string()));
+        match parsed {
             Ok(record) => records.push(record),
-            Err(err) => problems.push(format!("{}: {err}", path.display())),
+            Err(err) => problems.push(format!("{name}: {err}")),
         }
     }
     anyhow::ensure!(
@@ -366,4 +356,143 @@ pub fn verify_layout(layout: &Path, key: &p256::ecdsa::VerifyingKey) -> anyhow::
         .context("the package's SLSA provenance")?;
     }
     Ok(n_files)
+}
+
+/// Bound on the bytes of one advisory record.
+pub const ADVISORY_RECORD_BYTES_MAX: u64 = 4 << 20;
+
+/// OSV records from a folder of `*.json` files or a zip of them (an OSV database export such
+/// as `PyPI/all.zip`), in name order. A file that is not JSON is named in the error.
+pub fn read_advisories(source: &Path) -> anyhow::Result<Vec<Value>> {
+    read_advisory_files(source)?
+        .into_iter()
+        .map(|(name, bytes)| {
+            serde_json::from_slice::<Value>(&bytes).with_context(|| format!("{name} is not JSON"))
+        })
+        .collect()
+}
+
+/// The `*.json` files of a folder or zip, as `(name, bytes)` in name order.
+pub fn read_advisory_files(source: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut named: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut push = |name: String, bytes: Vec<u8>| -> anyhow::Result<()> {
+        if named.len() >= ADVISORY_FILES_MAX {
+            anyhow::bail!(
+                "{} holds more than {ADVISORY_FILES_MAX} advisories",
+                source.display()
+            );
+        }
+        named.push((name, bytes));
+        Ok(())
+    };
+    if source.is_file() && source.extension().is_some_and(|ext| ext == "zip") {
+        let file =
+            std::fs::File::open(source).with_context(|| format!("reading {}", source.display()))?;
+        let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+            .with_context(|| format!("{} is not a zip archive", source.display()))?;
+        for index in 0..archive.len() {
+            let mut entry = archive
+                .by_index(index)
+                .with_context(|| format!("{}: entry {index}", source.display()))?;
+            let name = entry
+                .name()
+                .with_context(|| format!("{}: entry {index} has no valid name", source.display()))?
+                .into_owned();
+            if !entry.is_file() || !name.ends_with(".json") {
+                continue;
+            }
+            if entry.size() > ADVISORY_RECORD_BYTES_MAX {
+                anyhow::bail!(
+                    "{}: `{name}` is larger than {ADVISORY_RECORD_BYTES_MAX} bytes",
+                    source.display()
+                );
+            }
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(&mut entry, ADVISORY_RECORD_BYTES_MAX + 1),
+                &mut bytes,
+            )
+            .with_context(|| format!("{}: reading `{name}`", source.display()))?;
+            push(format!("{}:{name}", source.display()), bytes)?;
+        }
+    } else {
+        let entries = std::fs::read_dir(source).with_context(|| {
+            format!(
+                "reading {} (a folder of OSV files or a .zip)",
+                source.display()
+            )
+        })?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                if std::fs::metadata(&path)?.len() > ADVISORY_RECORD_BYTES_MAX {
+                    anyhow::bail!(
+                        "{} is larger than {ADVISORY_RECORD_BYTES_MAX} bytes",
+                        path.display()
+                    );
+                }
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                push(path.display().to_string(), bytes)?;
+            }
+        }
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(named)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn zip_of(path: &Path, entries: &[(&str, &str)]) {
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, text) in entries {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(text.as_bytes()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn advisories_come_from_an_osv_zip_export_or_a_folder_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = r#"{"id": "PYSEC-2024-1", "affected": []}"#;
+        let export = dir.path().join("all.zip");
+        zip_of(
+            &export,
+            &[
+                ("PYSEC-2024-2.json", r#"{"id": "PYSEC-2024-2"}"#),
+                ("PYSEC-2024-1.json", record),
+                ("README.md", "not a record"),
+            ],
+        );
+        let from_zip = read_advisories(&export).unwrap();
+        assert_eq!(from_zip.len(), 2);
+        assert_eq!(from_zip[0]["id"], "PYSEC-2024-1", "name order");
+        let folder = dir.path().join("osv");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("PYSEC-2024-1.json"), record).unwrap();
+        std::fs::write(
+            folder.join("PYSEC-2024-2.json"),
+            r#"{"id": "PYSEC-2024-2"}"#,
+        )
+        .unwrap();
+        assert_eq!(read_advisories(&folder).unwrap(), from_zip);
+
+        let broken = dir.path().join("broken.zip");
+        zip_of(&broken, &[("GHSA-x.json", "{not json")]);
+        let err = format!("{:#}", read_advisories(&broken).unwrap_err());
+        assert!(err.contains("broken.zip:GHSA-x.json is not JSON"), "{err}");
+        std::fs::write(dir.path().join("fake.zip"), "not a zip").unwrap();
+        let err = format!(
+            "{:#}",
+            read_advisories(&dir.path().join("fake.zip")).unwrap_err()
+        );
+        assert!(err.contains("is not a zip archive"), "{err}");
+    }
 }
