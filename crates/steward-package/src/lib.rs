@@ -173,6 +173,35 @@ pub fn pack(
     options: &PackOptions,
     signer: Option<&p256::ecdsa::SigningKey>,
 ) -> Result<Packed, PackError> {
+    pack_with_progress(model_dir, out, documentation, options, signer, &|_, _| {})
+}
+
+/// A reader that reports the bytes read through it, adding to a running count.
+struct Counting<'a, R> {
+    inner: R,
+    done: &'a std::cell::Cell<u64>,
+    total: u64,
+    progress: &'a dyn Fn(u64, u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done.set(self.done.get() + n as u64);
+        (self.progress)(self.done.get(), self.total);
+        Ok(n)
+    }
+}
+
+/// `pack`, calling `progress(bytes packed, bytes in all)` as model files are read.
+pub fn pack_with_progress(
+    model_dir: &Path,
+    out: &Path,
+    documentation: &VersionManifest,
+    options: &PackOptions,
+    signer: Option<&p256::ecdsa::SigningKey>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Packed, PackError> {
     if !is_valid_tag(&options.tag) {
         return Err(PackError::BadTag(options.tag.clone()));
     }
@@ -181,6 +210,11 @@ pub fn pack(
     if files.is_empty() {
         return Err(PackError::Empty);
     }
+    let mut total = 0u64;
+    for (_, absolute, _) in &files {
+        total += std::fs::metadata(absolute).map_err(io(absolute))?.len();
+    }
+    let done = std::cell::Cell::new(0u64);
     let layout = Layout::create(out)?;
     let mut layers = Vec::with_capacity(files.len());
     let mut report = RedactionReport::default();
@@ -194,10 +228,19 @@ pub fn pack(
         let (digest, size) = if is_scanned(kind, path) {
             // Datasets and documents are scanned for personal data and packed redacted.
             let redacted = redact_file(absolute, path, &mut report)?;
-            layout.write_blob(&redacted)?
+            let written = layout.write_blob(&redacted)?;
+            done.set(done.get() + std::fs::metadata(absolute).map_err(io(absolute))?.len());
+            progress(done.get(), total);
+            written
         } else {
             let file = std::fs::File::open(absolute).map_err(io(absolute))?;
-            layout.write_blob_from(file, absolute)?
+            let counting = Counting {
+                inner: file,
+                done: &done,
+                total,
+                progress,
+            };
+            layout.write_blob_from(counting, absolute)?
         };
         layers.push((
             Layer {

@@ -129,7 +129,12 @@ impl Client {
     }
 
     /// Uploads a file as a blob, streamed from disk.
-    pub async fn put_file(&self, path: &str, file: &std::path::Path) -> Result<Value, ClientError> {
+    pub async fn put_file(
+        &self,
+        path: &str,
+        file: &std::path::Path,
+        progress: &crate::progress::Progress,
+    ) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
         let handle = tokio::fs::File::open(file)
             .await
@@ -145,12 +150,17 @@ impl Client {
                 source: err,
             })?
             .len();
-        let chunks = futures_util::stream::try_unfold(handle, |mut handle| async move {
-            use tokio::io::AsyncReadExt;
-            let mut chunk = vec![0u8; 1 << 20];
-            let n = handle.read(&mut chunk).await?;
-            chunk.truncate(n);
-            Ok::<_, std::io::Error>((n > 0).then_some((chunk, handle)))
+        let progress = progress.clone();
+        let chunks = futures_util::stream::try_unfold(handle, move |mut handle| {
+            let progress = progress.clone();
+            async move {
+                use tokio::io::AsyncReadExt;
+                let mut chunk = vec![0u8; 1 << 20];
+                let n = handle.read(&mut chunk).await?;
+                chunk.truncate(n);
+                progress.add(n as u64);
+                Ok::<_, std::io::Error>((n > 0).then_some((chunk, handle)))
+            }
         });
         let builder = self
             .http
@@ -173,6 +183,7 @@ impl Client {
         file: &std::path::Path,
         digest: &str,
         size: u64,
+        progress: &crate::progress::Progress,
     ) -> Result<(), ClientError> {
         use sha2::Digest as _;
         use tokio::io::AsyncWriteExt;
@@ -204,6 +215,7 @@ impl Client {
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(file_error)?;
+            progress.add(chunk.len() as u64);
         }
         out.sync_all().await.map_err(file_error)?;
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
@@ -269,7 +281,13 @@ mod tests {
         let file = dir.path().join("blob");
         let client = Client::new(&serve_once(b"0123456789").await, None);
         let err = client
-            .download("/blob", &file, "sha256:00", 4)
+            .download(
+                "/blob",
+                &file,
+                "sha256:00",
+                4,
+                &crate::progress::Progress::hidden(),
+            )
             .await
             .unwrap_err();
         assert_eq!(
@@ -281,7 +299,16 @@ mod tests {
         // The declared size exactly: read to the end, then judged by its hash.
         let client = Client::new(&serve_once(b"abc").await, None);
         let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        client.download("/blob", &file, digest, 3).await.unwrap();
+        client
+            .download(
+                "/blob",
+                &file,
+                digest,
+                3,
+                &crate::progress::Progress::hidden(),
+            )
+            .await
+            .unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"abc");
     }
 }

@@ -500,21 +500,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 classification_policy,
             };
             // `--out X.tar`: the single-file form, packed beside it first.
+            let progress = crate::progress::Progress::bytes("packing", 0);
+            let report = |done: u64, total: u64| {
+                progress.set_total(total);
+                progress.set(done);
+            };
             let packed = if crate::package::is_archive(&out) {
                 let staging = crate::package::staging_dir(&out)?;
                 let layout = staging.path().join("layout");
-                let packed = steward_package::pack(
+                let packed = steward_package::pack_with_progress(
                     &dir,
                     &layout,
                     &documentation,
                     &options,
                     signer.as_ref(),
+                    &report,
                 )?;
                 steward_package::archive::write_archive(&layout, &out)?;
                 packed
             } else {
-                steward_package::pack(&dir, &out, &documentation, &options, signer.as_ref())?
+                steward_package::pack_with_progress(
+                    &dir,
+                    &out,
+                    &documentation,
+                    &options,
+                    signer.as_ref(),
+                    &report,
+                )?
             };
+            progress.finish();
             let summary = json!({
                 "layout": out.display().to_string(),
                 "tag": tag,

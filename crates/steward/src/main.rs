@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod demo;
 mod package;
+mod progress;
 mod register;
 
 use std::path::PathBuf;

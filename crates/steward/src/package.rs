@@ -144,6 +144,10 @@ pub async fn push(
         .with_context(|| format!("model `{model}` must be written UNIT/MODEL"))?;
     let (tag, manifest, governance) = find_manifests(layout, tag)?;
     let facts = inspect(&manifest, &governance)?;
+    let progress = crate::progress::Progress::bytes(
+        "uploading",
+        all_blobs(&facts).iter().map(|blob| blob.size).sum(),
+    );
     for blob in all_blobs(&facts) {
         // Weights are sealed as they arrive, so their plaintext never reaches the server's disk.
         let seal = if blob
@@ -158,9 +162,11 @@ pub async fn push(
             .put_file(
                 &format!("/api/v1/blobs/{}{seal}", blob.digest),
                 &blob_path(layout, blob.digest.as_str()),
+                &progress,
             )
             .await?;
     }
+    progress.finish();
     let body =
         json!({"manifest": encode(&manifest), "governance": encode(&governance), "tag": tag});
     Ok(client
@@ -206,6 +212,10 @@ pub async fn pull(client: &Client, digest: &str, out: &Path) -> anyhow::Result<V
     ] {
         std::fs::write(blob_path(out, blob_digest.as_str()), bytes)?;
     }
+    let progress = crate::progress::Progress::bytes(
+        "downloading",
+        all_blobs(&facts).iter().map(|blob| blob.size).sum(),
+    );
     for blob in all_blobs(&facts) {
         client
             .download(
@@ -213,9 +223,11 @@ pub async fn pull(client: &Client, digest: &str, out: &Path) -> anyhow::Result<V
                 &blob_path(out, blob.digest.as_str()),
                 blob.digest.as_str(),
                 blob.size,
+                &progress,
             )
             .await?;
     }
+    progress.finish();
     let tag = package["tag"].as_str().unwrap_or("latest");
     std::fs::write(
         out.join("index.json"),

@@ -195,3 +195,48 @@ fn advisories_scan_blocks_on_severity_and_names_the_fix() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("broken.json: not an OSV record"));
 }
+
+/// Long operations draw progress (bytes, rate, time left) on a terminal and nothing when
+/// standard error is not one. The terminal is a pseudo-terminal from util-linux `script`.
+#[test]
+fn packing_shows_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("model.onnx"), vec![7u8; 3 << 20]).unwrap();
+    std::fs::write(model.join("steward.yaml"), "version: 1.0.0\n").unwrap();
+    let quiet = steward()
+        .args(["package", "build"])
+        .arg(&model)
+        .arg("--out")
+        .arg(dir.path().join("quiet"))
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+
+    let program = steward().get_program().to_owned();
+    let command = format!(
+        "{} package build {} --out {}",
+        program.to_string_lossy(),
+        model.display(),
+        dir.path().join("tty").display()
+    );
+    let on_tty = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs the command on a pseudo-terminal");
+    assert!(on_tty.status.success());
+    let drawn = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(
+        drawn.contains("packing [")
+            && drawn.contains("MiB")
+            && drawn.contains("B/s")
+            && drawn.contains("left"),
+        "{drawn}"
+    );
+}
