@@ -344,6 +344,47 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         bail!("the pulled layout differs from the pushed one");
     }
     println!("   pulled back by erin: every file identical to the pushed layout");
+    // The weights are stored encrypted at rest; keys rotate without re-encrypting data.
+    let sealed_dir = data_dir.join("blobs/sealed");
+    let sealed_files: Vec<std::path::PathBuf> = std::fs::read_dir(&sealed_dir)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
+    let plaintext = b"demo weights: logistic regression coefficients 0.12 -0.7 1.3";
+    for path in &sealed_files {
+        if std::fs::read(path)?
+            .windows(plaintext.len())
+            .any(|w| w == plaintext)
+        {
+            bail!("a sealed blob holds its plaintext");
+        }
+    }
+    println!(
+        "   weights stored encrypted at rest: {} sealed blob(s) under blobs/sealed/, no plaintext copy",
+        sealed_files.len()
+    );
+    let rotated = admin.post("/api/v1/keys/rotate", &json!({})).await?;
+    println!(
+        "   key rotated to version {}: {} data key(s) re-wrapped, no data re-encrypted",
+        rotated["version"], rotated["data_keys_rewrapped"]
+    );
+    let verify_path = format!("/api/v1/versions/{}/verify", packed.manifest_digest);
+    let verified = dave.post(&verify_path, &json!({})).await?;
+    println!(
+        "   dave re-verifies it as a deploy would: {} blobs re-hashed (weights decrypted), signature and provenance checked",
+        verified["checked"]
+    );
+    let sealed_weights = &sealed_files[0];
+    let original = std::fs::read(sealed_weights)?;
+    let mut flipped = original.clone();
+    flipped[0] ^= 1;
+    std::fs::write(sealed_weights, &flipped)?;
+    match dave.post(&verify_path, &json!({})).await {
+        Err(err) => {
+            println!("   one flipped bit in the encrypted weights: refused, audited: {err}")
+        }
+        Ok(value) => bail!("changed ciphertext verified: {value}"),
+    }
+    std::fs::write(sealed_weights, &original)?;
     let weights = steward_core::domain::Digest::of_bytes(
         b"demo weights: logistic regression coefficients 0.12 -0.7 1.3",
     );
@@ -417,15 +458,13 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
     }
     let copy = work.path().join("tampered");
     let blobs = steward_store::blob::BlobStore::open(&copy.join("blobs"))?;
-    let artifact = steward_core::domain::Digest::of_bytes(
-        b"demo weights: logistic regression coefficients 0.12 -0.7 1.3",
-    );
-    std::fs::write(
-        blobs.path(&artifact),
-        b"demo weights: logistic regression coefficients 9.99 -0.7 1.3",
-    )?;
-    match blobs.read_verified(&artifact, 1 << 20).await {
-        Err(err) => println!("   tampered model weights: detected: {err}"),
+    // The package's manifest: stored in plaintext (only weights are sealed), re-hashed on read.
+    let mut manifest = std::fs::read(blobs.path(&packed.manifest_digest))?;
+    let at = manifest.len() / 2;
+    manifest[at] ^= 1;
+    std::fs::write(blobs.path(&packed.manifest_digest), &manifest)?;
+    match blobs.read_verified(&packed.manifest_digest, 1 << 20).await {
+        Err(err) => println!("   tampered package manifest: detected: {err}"),
         Ok(_) => bail!("tampered blob was served"),
     }
 
