@@ -66,7 +66,7 @@ fn regex(pattern: &str) -> Regex {
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 });
-static CARD: LazyLock<Regex> = LazyLock::new(|| regex(r"\b[0-9](?:[ -]?[0-9]){12,18}\b"));
+static CARD_OR_SHORT: LazyLock<Regex> = LazyLock::new(|| regex(r"\b[0-9](?:[ -]?[0-9]){11,18}\b"));
 static IBAN: LazyLock<Regex> =
     LazyLock::new(|| regex(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b"));
 static SSN: LazyLock<Regex> =
@@ -79,8 +79,24 @@ static IPV4: LazyLock<Regex> = LazyLock::new(|| {
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)(?:^|[^0-9a-f:])([0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7})(?:$|[^0-9a-f:])")
 });
+/// Phone numbers in the notations of ITU-T E.123 and national practice: an optional country
+/// code (`+44`, with an optional trunk `(0)`), an optional area code in parentheses, digit
+/// groups separated by space, dot or hyphen, and an optional extension (`x123`, `ext. 123`).
+/// Group 1: country code; 2: parenthesised area code; 3: the groups after the first.
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(\+[0-9]{1,3}[ .-]?)?(\([0-9]{1,4}\)[ .-]?)?[0-9]{1,4}((?:[ .-][0-9]{2,8}){1,5})\b")
+    regex(
+        r"(?i)(\+[0-9]{1,3}(?:[ .-]?\(0\))?[ .-]?)?(\([0-9]{1,5}\)[ .-]?)?[0-9]{1,11}((?:[ .-][0-9]{2,8}){0,5})(?:[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6})?\b",
+    )
+});
+/// Words that make a bare run of digits a phone number when they come just before it.
+static PHONE_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\b(?:phone|tel|telephone|mobile|cell|call|fax|callback|whatsapp|sms)\b[^0-9]{0,30}$",
+    )
+});
+/// Words that make a 12-digit Luhn-valid number a (Maestro) card number.
+static CARD_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?i)\b(?:card|pan|maestro|debit|credit|charged|refund)\b[^0-9]{0,30}$")
 });
 const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}|[0-9]{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{4}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2},? [0-9]{4})";
 /// The shape of a US social security number (3-2-4), which no phone numbering plan uses.
@@ -177,9 +193,13 @@ pub fn detect(text: &str, csv: bool) -> Vec<Finding> {
             push(Entity::UsSsn, all.start(), all.end());
         }
     }
-    for m in CARD.find_iter(text) {
+    for m in CARD_OR_SHORT.find_iter(text) {
         let number = digits(m.as_str());
-        if (13..=19).contains(&number.len()) && luhn_valid(&number) {
+        // Maestro numbers may have 12 digits, but one in ten 12-digit numbers passes Luhn,
+        // so those count only next to a word about cards.
+        let long_enough = (13..=19).contains(&number.len())
+            || (number.len() == 12 && CARD_CONTEXT.is_match(&text[..m.start()]));
+        if long_enough && luhn_valid(&number) {
             push(Entity::CreditCard, m.start(), m.end());
         }
     }
@@ -205,15 +225,23 @@ pub fn detect(text: &str, csv: bool) -> Vec<Finding> {
     }
     for caps in PHONE.captures_iter(text) {
         let Some(m) = caps.get(0) else { continue };
-        let n_digits = digits(m.as_str()).len();
-        let n_groups = caps
-            .get(3)
-            .map_or(0, |groups| groups.as_str().matches([' ', '.', '-']).count())
-            + 1;
+        let body = caps.get(3).map_or("", |groups| groups.as_str());
+        let number_end = m
+            .as_str()
+            .find(['x', 'X', 'e', 'E'])
+            .map_or(m.end(), |at| m.start() + m.as_str()[..at].trim_end().len());
+        let n_digits = digits(&text[m.start()..number_end]).len();
+        let n_groups = body.matches([' ', '.', '-']).count() + 1;
+        let trunk = text[m.start()..].starts_with('0');
         // E.164 numbers have at most 15 digits; fewer than 9 is a date, a time or a count.
         // Two bare groups (`2024-000123`) look like a reference number, so a phone needs a
-        // country code, an area code in parentheses or at least three groups.
-        let shaped = caps.get(1).is_some() || caps.get(2).is_some() || 3 <= n_groups;
+        // country code, an area code in parentheses, at least three groups, two groups after
+        // a trunk prefix (`020 7946…`, `08570 192489`), or a word such as "phone" before it.
+        let shaped = caps.get(1).is_some()
+            || caps.get(2).is_some()
+            || 3 <= n_groups
+            || (trunk && n_groups == 2)
+            || PHONE_CONTEXT.is_match(&text[..m.start()]);
         let inside_iban = iban_shaped
             .iter()
             .any(|(start, end)| *start < m.end() && m.start() < *end);
