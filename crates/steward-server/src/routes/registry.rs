@@ -704,6 +704,27 @@ pub async fn set_alias(
             details: Value::Null,
         });
     }
+    // Deploying loads the version somewhere: everything it is made of is checked again first
+    // (P8). A failure refuses the move, audited, and the alias keeps its current target.
+    let verification = verify_contents(&app, &version).await?;
+    if !verification.failures.is_empty() {
+        let text = verification.failure_text();
+        let draft = EventDraft {
+            actor: caller.name.clone(),
+            action: "alias.set.refused".to_owned(),
+            subject: format!("model:{unit}/{name}"),
+            payload: json!({
+                "environment": environment, "digest": version.digest, "reason": "integrity",
+                "checked": verification.checked, "failures": verification.failures,
+            }),
+            decision: caller.decision_json(&decision),
+        };
+        super::append_event(&app, draft).await?;
+        return Err(ApiError::Conflict(format!(
+            "version `{}` failed verification, so it is not deployed: {text}",
+            version.digest
+        )));
+    }
     let mut tx = app.store.begin().await?;
     // The decision saw the version live; under the lock, make sure it still is (a
     // deprecation may have committed in between). If not, decide again, which refuses.
@@ -1206,16 +1227,42 @@ pub async fn show_package(
     ))
 }
 
+/// What re-verifying a version found: how many blobs and manifests were checked, which key
+/// signed it, and every failure (blob or check, with the problem).
+pub(crate) struct Verification {
+    pub checked: usize,
+    pub signed_by: Value,
+    pub failures: Vec<Value>,
+}
+
+impl Verification {
+    /// One line naming every failure, for refusals.
+    pub fn failure_text(&self) -> String {
+        self.failures
+            .iter()
+            .map(|failure| {
+                let what = failure["blob"]
+                    .as_str()
+                    .or(failure["check"].as_str())
+                    .unwrap_or("?");
+                format!(
+                    "`{what}`: {}",
+                    failure["problem"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// Re-verifies everything a version is made of, as loading it for serving does (P8): every
 /// blob re-hashed (sealed ones decrypted and authenticated), and for a package the manifests
-/// re-read and the signature checked again against the keys trusted now. The outcome is
-/// audited either way; a failure is a 409 naming each blob or check that failed.
-pub async fn verify_version(
-    State(app): State<App>,
-    caller: Caller,
-    ApiPath(digest): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let (version, decision) = authorize_version(&app, &caller, &digest).await?;
+/// re-read and the signature and provenance checked again against the keys trusted now.
+pub(crate) async fn verify_contents(
+    app: &App,
+    version: &steward_store::Version,
+) -> Result<Verification, ApiError> {
+    let app = app.clone();
     let mut failures: Vec<Value> = Vec::new();
     let mut checked = 0usize;
     let mut signed_by = Value::Null;
@@ -1309,6 +1356,26 @@ pub async fn verify_version(
             }
         }
     }
+    Ok(Verification {
+        checked,
+        signed_by,
+        failures,
+    })
+}
+
+/// `POST /versions/{digest}/verify`: `verify_contents`, audited either way; a failure is a
+/// 409 naming each blob or check that failed.
+pub async fn verify_version(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath(digest): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, decision) = authorize_version(&app, &caller, &digest).await?;
+    let Verification {
+        checked,
+        signed_by,
+        failures,
+    } = verify_contents(&app, &version).await?;
     let verified = failures.is_empty();
     let payload = json!({"verified": verified, "checked": checked, "signed_by": signed_by, "failures": failures});
     let tx = app.store.begin().await?;
@@ -1324,23 +1391,15 @@ pub async fn verify_version(
     )
     .await?;
     if !verified {
-        let named: Vec<String> = failures
-            .iter()
-            .map(|failure| {
-                let what = failure["blob"]
-                    .as_str()
-                    .or(failure["check"].as_str())
-                    .unwrap_or("?");
-                format!(
-                    "`{what}`: {}",
-                    failure["problem"].as_str().unwrap_or_default()
-                )
-            })
-            .collect();
+        let text = Verification {
+            checked,
+            signed_by,
+            failures,
+        }
+        .failure_text();
         return Err(ApiError::Conflict(format!(
-            "version `{}` failed verification and must not be loaded: {}",
-            version.digest,
-            named.join("; ")
+            "version `{}` failed verification and must not be loaded: {text}",
+            version.digest
         )));
     }
     let mut body = payload;

@@ -9,6 +9,7 @@
 
 mod classification;
 mod faults;
+mod integrity;
 mod matrix;
 mod support;
 mod tamper;

@@ -1,0 +1,126 @@
+//! Checksum validation at deploy (P8): moving an alias re-verifies what the version is made
+//! of; a changed blob refuses the move, is audited, and leaves the alias where it was.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::{ARTIFACT, TestServer, artifact_digest, complete_manifest};
+
+#[tokio::test]
+async fn a_changed_blob_refuses_the_deployment_and_keeps_the_previous_target() {
+    let server = TestServer::start().await;
+    server
+        .admin(
+            Method::POST,
+            "/api/v1/business-units",
+            Some(json!({"name": "retail"})),
+        )
+        .await;
+    let ds = server.user("ds", Some(("data_scientist", "retail"))).await;
+    let mlops = server
+        .user("mlops", Some(("mlops_engineer", "retail")))
+        .await;
+    let model = json!({"business_unit": "retail", "name": "credit", "category": "tabular_classification", "risk_class": "high", "tier": 1});
+    server
+        .request(Some(&ds), Method::POST, "/api/v1/models", Some(model))
+        .await;
+    let blob = format!("/api/v1/blobs/{}", artifact_digest());
+    let put = server
+        .request(
+            Some(&ds),
+            Method::PUT,
+            &blob,
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    let mut digests = Vec::new();
+    for version in ["1.0.0", "1.1.0"] {
+        let registered = server
+            .request(
+                Some(&ds),
+                Method::POST,
+                "/api/v1/models/retail/credit/versions",
+                Some(complete_manifest(version)),
+            )
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
+        digests.push(registered.body["digest"].as_str().unwrap().to_owned());
+    }
+    let move_to = |digest: String| {
+        let server = &server;
+        let mlops = mlops.clone();
+        async move {
+            server
+                .request(
+                    Some(&mlops),
+                    Method::PUT,
+                    "/api/v1/models/retail/credit/aliases/staging",
+                    Some(json!({"digest": digest, "reason": "release"})),
+                )
+                .await
+        }
+    };
+    assert_eq!(move_to(digests[0].clone()).await.status, 200);
+
+    // The stored weights change under the server (disk fault, or someone with file access).
+    let hex = artifact_digest().trim_start_matches("sha256:").to_owned();
+    std::fs::write(server.dir.path().join("blobs/sha256").join(&hex), "weightz").unwrap();
+    let before = server.audit_size().await;
+    let refused = move_to(digests[1].clone()).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("failed verification, so it is not deployed")
+            && message.contains("`model.onnx`"),
+        "{message}"
+    );
+    assert_eq!(
+        server.audit_size().await,
+        before + 1,
+        "the refusal is audited"
+    );
+    let events = server
+        .admin(
+            Method::GET,
+            &format!("/api/v1/audit/events?after={before}"),
+            None,
+        )
+        .await;
+    let event = &events["items"][0];
+    assert_eq!(event["action"], "alias.set.refused", "{event}");
+    assert_eq!(event["payload"]["reason"], "integrity");
+    let aliases = server
+        .request(
+            Some(&mlops),
+            Method::GET,
+            "/api/v1/models/retail/credit/aliases",
+            None,
+        )
+        .await;
+    let staging = aliases.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|alias| alias["environment"] == "staging")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        staging["digest"],
+        digests[0].as_str(),
+        "the previous target stays"
+    );
+
+    // The explicit check says the same, and the fixed blob deploys again.
+    let verify = server
+        .request(
+            Some(&mlops),
+            Method::POST,
+            &format!("/api/v1/versions/{}/verify", digests[1]),
+            None,
+        )
+        .await;
+    assert_eq!(verify.status, 409, "{}", verify.body);
+    std::fs::write(server.dir.path().join("blobs/sha256").join(&hex), ARTIFACT).unwrap();
+    assert_eq!(move_to(digests[1].clone()).await.status, 200);
+}
