@@ -50,6 +50,22 @@ pub enum KeyError {
     Current(u32),
     #[error("keyring `{path}`: {message}")]
     File { path: PathBuf, message: String },
+    #[error(
+        "key version {version} of `{key_id}` in this data directory is not the key the database knows (check value differs); copy keys/kek from the data directory that made it"
+    )]
+    Mismatch { key_id: String, version: u32 },
+    #[error(
+        "the database knows key version(s) {versions:?} of `{key_id}`, which keys/kek does not hold; copy keys/kek from the data directory that made them"
+    )]
+    Absent { key_id: String, versions: Vec<u32> },
+}
+
+/// A key version as the database records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownVersion {
+    pub version: u32,
+    pub check_value: String,
+    pub retired: bool,
 }
 
 /// A data key wrapped by version `version` of a key-encryption key.
@@ -113,10 +129,19 @@ impl KeyProvider {
         }
     }
 
-    /// Makes a new version, which becomes current. Returns it.
-    pub async fn rotate(&self) -> Result<u32, KeyError> {
+    /// Makes a new version, numbered above every local version and `known_max` (the highest
+    /// the database knows), which becomes current. Returns it.
+    pub async fn rotate(&self, known_max: u32) -> Result<u32, KeyError> {
         match self {
-            KeyProvider::Local(keyring) => keyring.rotate(),
+            KeyProvider::Local(keyring) => keyring.rotate(known_max),
+        }
+    }
+
+    /// A value that identifies the key material of `version` without revealing it: HMAC-SHA256
+    /// under the key of a fixed label. Replicas compare it with the database's.
+    pub async fn check_value(&self, version: u32) -> Result<String, KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.check_value(version),
         }
     }
 
@@ -141,18 +166,59 @@ fn file_error(path: &Path, message: impl ToString) -> KeyError {
 }
 
 impl LocalKeyring {
-    /// Opens the keyring in `dir`, making version 1 if it holds none.
-    pub fn open(dir: &Path) -> Result<LocalKeyring, KeyError> {
+    /// Opens the keyring in `dir` and checks it against the versions the database knows:
+    /// every one not retired must be here with the same key material (check value), and a
+    /// version the database retired is destroyed here too. An empty keyring gets version 1,
+    /// unless the database knows versions (then this data directory lost or never had them).
+    /// Interrupted rotations and retirements are finished first.
+    pub fn open(dir: &Path, known: &[KnownVersion]) -> Result<LocalKeyring, KeyError> {
         std::fs::create_dir_all(dir).map_err(|err| file_error(dir, err))?;
         let keyring = LocalKeyring {
             dir: dir.to_owned(),
         };
+        for version in keyring.numbers(".key.tmp")? {
+            let path = keyring.dir.join(format!("v{version}.key.tmp"));
+            std::fs::remove_file(&path).map_err(|err| file_error(&path, err))?;
+        }
+        for version in keyring.numbers(".retiring")? {
+            keyring.finish_retiring(version)?;
+        }
+        for known in known.iter().filter(|known| known.retired) {
+            if keyring.path(known.version).exists() {
+                keyring.retire(known.version)?;
+            }
+        }
+        let live: Vec<&KnownVersion> = known.iter().filter(|known| !known.retired).collect();
         if keyring.versions()?.is_empty() {
-            keyring.create(1)?;
+            if !live.is_empty() {
+                return Err(KeyError::Absent {
+                    key_id: LOCAL_KEY_ID.to_owned(),
+                    versions: live.iter().map(|known| known.version).collect(),
+                });
+            }
+            let first = known.iter().map(|known| known.version).max().unwrap_or(0) + 1;
+            keyring.create(first)?;
         }
         // Every version must be readable now, not at the first download.
         for version in keyring.versions()? {
             keyring.load(version)?;
+        }
+        let mut absent = Vec::new();
+        for known in live {
+            if !keyring.path(known.version).exists() {
+                absent.push(known.version);
+            } else if keyring.check_value(known.version)? != known.check_value {
+                return Err(KeyError::Mismatch {
+                    key_id: LOCAL_KEY_ID.to_owned(),
+                    version: known.version,
+                });
+            }
+        }
+        if !absent.is_empty() {
+            return Err(KeyError::Absent {
+                key_id: LOCAL_KEY_ID.to_owned(),
+                versions: absent,
+            });
         }
         Ok(keyring)
     }
@@ -190,12 +256,41 @@ impl LocalKeyring {
             .ok_or_else(|| file_error(&self.dir, "the keyring holds no key version"))
     }
 
+    /// Writes a new version durably: a temporary file (0600, fsynced), renamed into place,
+    /// then the folder fsynced, so a crash leaves either no version or a whole one.
     fn create(&self, version: u32) -> Result<(), KeyError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         getrandom::fill(bytes.as_mut()).map_err(|err| file_error(&self.dir, err))?;
         let text = Zeroizing::new(format!("{}\n", hex::encode(bytes.as_ref())));
-        write_secret_file(&self.path(version), &text)
-            .map_err(|err| file_error(&self.path(version), err))
+        let temp = self.dir.join(format!("v{version}.key.tmp"));
+        write_secret_file(&temp, &text).map_err(|err| file_error(&temp, err))?;
+        let path = self.path(version);
+        if path.exists() {
+            let _ = std::fs::remove_file(&temp);
+            return Err(file_error(&path, "key version already exists"));
+        }
+        std::fs::rename(&temp, &path).map_err(|err| file_error(&path, err))?;
+        self.sync_dir()
+    }
+
+    fn sync_dir(&self) -> Result<(), KeyError> {
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|err| file_error(&self.dir, err))
+    }
+
+    fn check_value(&self, version: u32) -> Result<String, KeyError> {
+        use hmac::{KeyInit as _, Mac};
+        let path = self.path(version);
+        let text = Zeroizing::new(read_secret_file(&path).map_err(|err| file_error(&path, err))?);
+        let key = Zeroizing::new(
+            hex::decode(text.as_str())
+                .map_err(|_| file_error(&path, "key file is not 64 hex digits"))?,
+        );
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
+            .map_err(|_| file_error(&path, "key file is not 64 hex digits"))?;
+        mac.update(b"steward key-encryption key check value v1");
+        Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
     fn load(&self, version: u32) -> Result<Aes256Gcm, KeyError> {
@@ -269,10 +364,10 @@ impl LocalKeyring {
         DataKey::from_bytes(&plain).map_err(|err| KeyError::Malformed(err.to_string()))
     }
 
-    fn rotate(&self) -> Result<u32, KeyError> {
+    fn rotate(&self, known_max: u32) -> Result<u32, KeyError> {
         // A retired number is never used again, so a wrapped key names one key for good.
         let retired = self.numbers(".retired")?.last().copied().unwrap_or(0);
-        let next = self.current()?.max(retired) + 1;
+        let next = self.current()?.max(retired).max(known_max) + 1;
         self.create(next)?;
         Ok(next)
     }
@@ -288,15 +383,34 @@ impl LocalKeyring {
                 version,
             });
         }
-        // Overwrite before unlinking, so the bytes do not linger in the file's old blocks
-        // on simple file systems (journals and SSDs may still hold copies).
-        let len = std::fs::metadata(&path)
-            .map_err(|err| file_error(&path, err))?
+        // Renamed first, so the version is unusable from here on; a crash is finished at the
+        // next start (`open`).
+        let retiring = self.dir.join(format!("v{version}.retiring"));
+        std::fs::rename(&path, &retiring).map_err(|err| file_error(&path, err))?;
+        self.finish_retiring(version)
+    }
+
+    /// Overwrites a retiring key's bytes in place (no truncation, so the same blocks are
+    /// written on simple file systems; journals and SSDs may still hold copies), then leaves
+    /// an empty `v<N>.retired` marker so the number is never reused.
+    fn finish_retiring(&self, version: u32) -> Result<(), KeyError> {
+        use std::io::Write;
+        let retiring = self.dir.join(format!("v{version}.retiring"));
+        let len = std::fs::metadata(&retiring)
+            .map_err(|err| file_error(&retiring, err))?
             .len();
-        std::fs::write(&path, vec![0u8; len as usize]).map_err(|err| file_error(&path, err))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&retiring)
+            .map_err(|err| file_error(&retiring, err))?;
+        file.write_all(&vec![0u8; len as usize])
+            .and_then(|()| file.sync_all())
+            .map_err(|err| file_error(&retiring, err))?;
+        file.set_len(0).map_err(|err| file_error(&retiring, err))?;
+        drop(file);
         let marker = self.dir.join(format!("v{version}.retired"));
-        std::fs::rename(&path, &marker).map_err(|err| file_error(&path, err))?;
-        std::fs::write(&marker, b"").map_err(|err| file_error(&marker, err))
+        std::fs::rename(&retiring, &marker).map_err(|err| file_error(&marker, err))?;
+        self.sync_dir()
     }
 }
 
@@ -327,7 +441,7 @@ mod tests {
     const BLOB: &str = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
 
     fn provider(dir: &Path) -> KeyProvider {
-        KeyProvider::Local(LocalKeyring::open(&dir.join("kek")).unwrap())
+        KeyProvider::Local(LocalKeyring::open(&dir.join("kek"), &[]).unwrap())
     }
 
     #[tokio::test]
@@ -339,12 +453,13 @@ mod tests {
         let wrapped = keys.wrap(&data_key, BLOB).await.unwrap();
         assert_eq!(wrapped.version, 1);
         assert!(wrapped.text.starts_with("steward:v1:"));
-        // Never the key's bytes in the wrapped text.
-        assert!(!wrapped.text.contains(&hex::encode(data_key.as_bytes())));
+        // Never the key's bytes in the wrapped key.
+        let (_, raw) = parse_wrapped(&wrapped.text).unwrap();
+        assert!(!raw.windows(32).any(|window| window == data_key.as_bytes()));
         let back = keys.unwrap(&wrapped.text, BLOB).await.unwrap();
         assert_eq!(back.as_bytes(), data_key.as_bytes());
 
-        assert_eq!(keys.rotate().await.unwrap(), 2);
+        assert_eq!(keys.rotate(0).await.unwrap(), 2);
         let rewrapped = keys.rewrap(&wrapped.text, BLOB).await.unwrap();
         assert_eq!(rewrapped.version, 2);
         assert!(matches!(
@@ -362,9 +477,11 @@ mod tests {
         let back = keys.unwrap(&rewrapped.text, BLOB).await.unwrap();
         assert_eq!(back.as_bytes(), data_key.as_bytes());
         // Numbers are never reused, even when the newest version is retired later.
-        assert_eq!(keys.rotate().await.unwrap(), 3);
+        assert_eq!(keys.rotate(0).await.unwrap(), 3);
         keys.retire(2).await.unwrap();
-        assert_eq!(keys.rotate().await.unwrap(), 4);
+        assert_eq!(keys.rotate(0).await.unwrap(), 4);
+        // Nor is one the database knows from another replica.
+        assert_eq!(keys.rotate(9).await.unwrap(), 10);
     }
 
     #[tokio::test]
@@ -413,10 +530,76 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let kek = dir.path().join("kek");
-        LocalKeyring::open(&kek).unwrap();
+        LocalKeyring::open(&kek, &[]).unwrap();
         std::fs::set_permissions(kek.join("v1.key"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
-        let err = LocalKeyring::open(&kek).err().unwrap().to_string();
+        let err = LocalKeyring::open(&kek, &[]).err().unwrap().to_string();
         assert!(err.contains("chmod 600"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_keyring_must_match_what_the_database_knows() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = dir.path().join("kek");
+        let keys = KeyProvider::Local(LocalKeyring::open(&kek, &[]).unwrap());
+        let v1 = KnownVersion {
+            version: 1,
+            check_value: keys.check_value(1).await.unwrap(),
+            retired: false,
+        };
+        // Same key: opens. The check value reveals nothing of the key but identifies it.
+        LocalKeyring::open(&kek, std::slice::from_ref(&v1)).unwrap();
+        assert_eq!(v1.check_value.len(), 64);
+        // Another replica's data directory without the key: refused, not silently replaced.
+        let other = dir.path().join("other");
+        let err = LocalKeyring::open(&other, std::slice::from_ref(&v1))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, KeyError::Absent { ref versions, .. } if versions == &[1]),
+            "{err}"
+        );
+        assert!(
+            !other.join("v1.key").exists(),
+            "nothing made under a known number"
+        );
+        // A different key under the same number: refused.
+        let stranger = dir.path().join("stranger");
+        LocalKeyring::open(&stranger, &[]).unwrap();
+        let err = LocalKeyring::open(&stranger, std::slice::from_ref(&v1))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, KeyError::Mismatch { version: 1, .. }),
+            "{err}"
+        );
+        // Retired in the database (by another replica): destroyed here at start.
+        let retired = KnownVersion {
+            retired: true,
+            ..v1.clone()
+        };
+        keys.rotate(1).await.unwrap();
+        LocalKeyring::open(&kek, &[retired]).unwrap();
+        assert!(!kek.join("v1.key").exists() && kek.join("v1.retired").exists());
+    }
+
+    #[tokio::test]
+    async fn interrupted_rotations_and_retirements_are_finished_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = dir.path().join("kek");
+        let keys = KeyProvider::Local(LocalKeyring::open(&kek, &[]).unwrap());
+        keys.rotate(0).await.unwrap();
+        // A crash after the rename to `.retiring` and one during the write of a new version.
+        std::fs::rename(kek.join("v1.key"), kek.join("v1.retiring")).unwrap();
+        std::fs::write(kek.join("v3.key.tmp"), "partial").unwrap();
+        let keys = KeyProvider::Local(LocalKeyring::open(&kek, &[]).unwrap());
+        assert_eq!(keys.versions().await.unwrap(), vec![2]);
+        assert_eq!(std::fs::read(kek.join("v1.retired")).unwrap(), b"");
+        assert!(!kek.join("v1.retiring").exists() && !kek.join("v3.key.tmp").exists());
     }
 }

@@ -200,6 +200,58 @@ pub fn read_policy_dir(dir: &Path) -> Result<Vec<(String, String)>, StartError> 
     Ok(files)
 }
 
+/// Opens the key-encryption keys, checked against the versions the database knows, and
+/// records (audited) any local version the database does not know yet: the first one, or one
+/// whose rotation did not commit.
+async fn open_keys(
+    data_dir: &Path,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Result<crate::keys::KeyProvider, StartError> {
+    use crate::keys::{KeyProvider, KnownVersion, LOCAL_KEY_ID, LocalKeyring};
+    let known: Vec<KnownVersion> = store
+        .key_versions(LOCAL_KEY_ID)
+        .await
+        .map_err(StartError::Store)?
+        .into_iter()
+        .map(|row| KnownVersion {
+            version: row.version as u32,
+            check_value: row.check_value,
+            retired: row.retired_at.is_some(),
+        })
+        .collect();
+    let keys = KeyProvider::Local(LocalKeyring::open(
+        &data_dir.join(crate::keys::KEK_DIR),
+        &known,
+    )?);
+    let now = crate::clock::format(clock.now());
+    for version in keys.versions().await? {
+        if known.iter().any(|known| known.version == version) {
+            continue;
+        }
+        let mut tx = store.begin().await.map_err(StartError::Store)?;
+        let row = steward_store::KeyVersion {
+            key_id: LOCAL_KEY_ID.to_owned(),
+            version: i64::from(version),
+            check_value: keys.check_value(version).await?,
+            created_at: now.clone(),
+            retired_at: None,
+        };
+        tx.insert_key_version(&row)
+            .await
+            .map_err(StartError::Store)?;
+        let draft = steward_core::audit::EventDraft {
+            actor: "steward".to_owned(),
+            action: "key.create".to_owned(),
+            subject: format!("key:{LOCAL_KEY_ID}"),
+            payload: serde_json::json!({"version": version, "reason": "found at start, unknown to the database"}),
+            decision: serde_json::json!({"effect": "allow", "reasons": ["steward.startup"]}),
+        };
+        tx.commit(draft, &now).await.map_err(StartError::Store)?;
+    }
+    Ok(keys)
+}
+
 impl App {
     /// Opens everything the configuration names and checks it; see the module invariants.
     pub async fn open(config: Config) -> Result<App, StartError> {
@@ -236,9 +288,6 @@ impl App {
         let audit_key = hex::decode(read_secret_file(&hmac_path)?)
             .map_err(|err| file_error(&hmac_path, err))?;
         let blobs = BlobStore::open(&data_dir.join("blobs"))?;
-        let keys = crate::keys::KeyProvider::Local(crate::keys::LocalKeyring::open(
-            &data_dir.join(crate::keys::KEK_DIR),
-        )?);
         let options = StoreOptions {
             statement_timeout: config.storage_timeout,
             connections_max: 16,
@@ -251,6 +300,7 @@ impl App {
             .probe_writable()
             .await
             .map_err(StartError::AuditNotWritable)?;
+        let keys = open_keys(&data_dir, &store, clock.as_ref()).await?;
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.user_requests_per_second_max);
         Ok(App {
             inner: Arc::new(AppInner {

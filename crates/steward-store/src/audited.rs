@@ -7,7 +7,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use steward_core::audit::{Entry, EventDraft, entry_hash};
 
 use crate::StoreError;
-use crate::records::{AliasMove, Model, SealedBlob, Version};
+use crate::records::{AliasMove, KeyVersion, Model, SealedBlob, Version};
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
 pub struct AuditedTx {
@@ -531,6 +531,56 @@ impl AuditedTx {
         let timeout = self.timeout;
         match tokio::time::timeout(timeout, query.fetch_one(&mut *self.tx)).await {
             Ok(Ok((n,))) => Ok(n),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    /// Records a new key version; false when that number is already known (another
+    /// replica made it).
+    pub async fn insert_key_version(&mut self, version: &KeyVersion) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO key_versions (key_id, version, check_value, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key_id, version) DO NOTHING",
+        )
+        .bind(&version.key_id)
+        .bind(version.version)
+        .bind(&version.check_value)
+        .bind(&version.created_at)
+        .bind(&version.retired_at);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    pub async fn retire_key_version(
+        &mut self,
+        key_id: &str,
+        version: i64,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "UPDATE key_versions SET retired_at = $1 WHERE key_id = $2 AND version = $3 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(version);
+        self.exec(query, String::new).await.map(drop)
+    }
+
+    /// Whether `version` of `key_id` may wrap a data key now, read under the lock: known to
+    /// the database and not retired.
+    pub async fn key_version_usable(
+        &mut self,
+        key_id: &str,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "SELECT COUNT(*) FROM key_versions WHERE key_id = $1 AND version = $2 AND retired_at IS NULL",
+        )
+        .bind(key_id)
+        .bind(version);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_one(&mut *self.tx)).await {
+            Ok(Ok((n,))) => Ok(n == 1),
             Ok(Err(err)) => Err(StoreError::backend(err)),
             Err(_) => Err(StoreError::Timeout(timeout)),
         }

@@ -151,6 +151,16 @@ pub struct SealedBlob {
     pub sealed_at: String,
 }
 
+/// A key-encryption key version as the database knows it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct KeyVersion {
+    pub key_id: String,
+    pub version: i64,
+    pub check_value: String,
+    pub created_at: String,
+    pub retired_at: Option<String>,
+}
+
 /// Inventory search. Every filter is optional; `text` matches name, description and the
 /// model cards of the model's versions, case-insensitively.
 #[derive(Debug, Clone, Default)]
@@ -519,6 +529,18 @@ impl Store {
             sqlx::query_as(
                 "SELECT key_id, key_version, COUNT(*) FROM sealed_blobs GROUP BY key_id, key_version ORDER BY key_id, key_version",
             )
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// Every version of `key_id` the database knows, ascending.
+    pub async fn key_versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT key_id, version, check_value, created_at, retired_at FROM key_versions WHERE key_id = $1 ORDER BY version",
+            )
+            .bind(key_id)
             .fetch_all(self.pool()),
         )
         .await

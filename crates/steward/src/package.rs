@@ -370,8 +370,9 @@ pub fn verify_layout(layout: &Path, key: &p256::ecdsa::VerifyingKey) -> anyhow::
     Ok(n_files)
 }
 
-/// Bound on the bytes of one advisory record.
+/// Bounds on the bytes of one advisory record, and of all records of one source.
 pub const ADVISORY_RECORD_BYTES_MAX: u64 = 4 << 20;
+pub const ADVISORY_SOURCE_BYTES_MAX: u64 = 4 << 30;
 
 /// OSV records from a folder of `*.json` files or a zip of them (an OSV database export such
 /// as `PyPI/all.zip`), in name order. A file that is not JSON is named in the error.
@@ -400,6 +401,7 @@ pub fn read_advisory_files(source: &Path) -> anyhow::Result<Vec<(String, Vec<u8>
     if source.is_file() && source.extension().is_some_and(|ext| ext == "zip") {
         let file =
             std::fs::File::open(source).with_context(|| format!("reading {}", source.display()))?;
+        let mut total = 0u64;
         let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
             .with_context(|| format!("{} is not a zip archive", source.display()))?;
         for index in 0..archive.len() {
@@ -420,11 +422,25 @@ pub fn read_advisory_files(source: &Path) -> anyhow::Result<Vec<(String, Vec<u8>
                 );
             }
             let mut bytes = Vec::new();
+            // The declared size is the archive's word; the bytes are counted as they inflate.
             std::io::Read::read_to_end(
                 &mut std::io::Read::take(&mut entry, ADVISORY_RECORD_BYTES_MAX + 1),
                 &mut bytes,
             )
             .with_context(|| format!("{}: reading `{name}`", source.display()))?;
+            if bytes.len() as u64 > ADVISORY_RECORD_BYTES_MAX {
+                anyhow::bail!(
+                    "{}: `{name}` inflates to more than {ADVISORY_RECORD_BYTES_MAX} bytes",
+                    source.display()
+                );
+            }
+            total += bytes.len() as u64;
+            if total > ADVISORY_SOURCE_BYTES_MAX {
+                anyhow::bail!(
+                    "{} holds more than {ADVISORY_SOURCE_BYTES_MAX} bytes of advisories",
+                    source.display()
+                );
+            }
             push(format!("{}:{name}", source.display()), bytes)?;
         }
     } else {
@@ -500,6 +516,20 @@ mod tests {
         zip_of(&broken, &[("GHSA-x.json", "{not json")]);
         let err = format!("{:#}", read_advisories(&broken).unwrap_err());
         assert!(err.contains("broken.zip:GHSA-x.json is not JSON"), "{err}");
+        let big = dir.path().join("big.zip");
+        let padding = " ".repeat(5 << 20);
+        zip_of(
+            &big,
+            &[(
+                "GHSA-big.json",
+                &format!("{{\"id\": \"GHSA-big\"{padding}}}"),
+            )],
+        );
+        let err = format!("{:#}", read_advisories(&big).unwrap_err());
+        assert!(
+            err.contains("GHSA-big.json") && err.contains("4194304 bytes"),
+            "{err}"
+        );
         std::fs::write(dir.path().join("fake.zip"), "not a zip").unwrap();
         let err = format!(
             "{:#}",

@@ -55,36 +55,62 @@ fn key_error(err: crate::keys::KeyError) -> ApiError {
     ApiError::internal(std::io::Error::other(err.to_string()))
 }
 
-/// A fresh data key, and its wrapping under the current key-encryption key.
-async fn new_data_key(
-    app: &App,
-    digest: &Digest,
-) -> Result<(DataKey, crate::keys::WrappedKey), ApiError> {
-    let key = DataKey::generate().map_err(ApiError::internal)?;
-    let wrapped = app
-        .keys
-        .wrap(&key, digest.as_str())
-        .await
-        .map_err(key_error)?;
-    Ok((key, wrapped))
+/// A blob sealed on disk whose data key is not yet recorded: the key is wrapped and the row
+/// written inside the transaction that records it (`record_sealed`).
+pub(crate) struct PendingSeal {
+    digest: Digest,
+    key: DataKey,
+    sealed: steward_store::blob::Sealed,
 }
 
-fn sealed_row(
+impl PendingSeal {
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Removes the sealed file when it was not recorded (a concurrent sealing won, or the
+    /// registration failed).
+    pub async fn discard(&self, app: &App) {
+        let path = app.blobs.sealed_path(&self.sealed.ciphertext_digest);
+        let _ = tokio::fs::remove_file(path).await;
+    }
+}
+
+/// Wraps the data key under the current key version inside `tx` (so that no retirement can
+/// slip between wrapping and recording: retirement takes the same lock and never retires the
+/// current version) and records the sealed blob. `None`: a concurrent sealing of the same blob
+/// was recorded first; its row stands and this sealed file is to be discarded.
+pub(crate) async fn record_sealed(
     app: &App,
-    digest: &Digest,
-    sealed: &steward_store::blob::Sealed,
-    wrapped: crate::keys::WrappedKey,
-) -> SealedBlob {
-    SealedBlob {
-        digest: digest.to_string(),
-        ciphertext_digest: sealed.ciphertext_digest.to_string(),
-        ciphertext_size: sealed.ciphertext_size as i64,
+    tx: &mut steward_store::AuditedTx,
+    pending: &PendingSeal,
+) -> Result<Option<SealedBlob>, ApiError> {
+    let wrapped = app
+        .keys
+        .wrap(&pending.key, pending.digest.as_str())
+        .await
+        .map_err(key_error)?;
+    if !tx
+        .key_version_usable(app.keys.key_id(), i64::from(wrapped.version))
+        .await?
+    {
+        return Err(ApiError::internal(std::io::Error::other(format!(
+            "key version {} of `{}` is retired or unknown to the database; this server's keys/kek is behind, copy it from the server that rotated",
+            wrapped.version,
+            app.keys.key_id()
+        ))));
+    }
+    let row = SealedBlob {
+        digest: pending.digest.to_string(),
+        ciphertext_digest: pending.sealed.ciphertext_digest.to_string(),
+        ciphertext_size: pending.sealed.ciphertext_size as i64,
         algorithm: ALGORITHM.to_owned(),
         key_id: app.keys.key_id().to_owned(),
         key_version: i64::from(wrapped.version),
         wrapped_key: wrapped.text,
         sealed_at: app.now(),
-    }
+    };
+    Ok(tx.insert_sealed_blob(&row).await?.then_some(row))
 }
 
 /// What the audit trail says about a sealed blob (never a key, wrapped or not).
@@ -113,19 +139,23 @@ pub async fn upload_blob(
     .await?;
     let limit = app.config.blob_bytes_max;
     let already_sealed = app.store.sealed_blob(expected.as_str()).await?;
-    let mut sealed = None;
+    let mut pending = None;
     let size = if already_sealed.is_some() {
         // Stored sealed already: check the bytes are what they claim, keep nothing.
         check_discard(body, &expected, limit).await?
     } else if query.seal == Some(true) {
-        let (key, wrapped) = new_data_key(&app, &expected).await?;
-        let result = app
+        let key = DataKey::generate().map_err(ApiError::internal)?;
+        let sealed = app
             .blobs
             .put_sealed(body.into_data_stream(), &expected, limit, &key)
             .await
             .map_err(blob_error(&expected))?;
-        let size = result.size;
-        sealed = Some(sealed_row(&app, &expected, &result, wrapped));
+        let size = sealed.size;
+        pending = Some(PendingSeal {
+            digest: expected.clone(),
+            key,
+            sealed,
+        });
         size
     } else {
         let (_, size) = app
@@ -135,30 +165,58 @@ pub async fn upload_blob(
             .map_err(blob_error(&expected))?;
         size
     };
-    let mut tx = app.store.begin().await?;
-    let inserted = tx
-        .insert_blob(expected.as_str(), size, &caller.name, &app.now())
+    let result = async {
+        let mut tx = app.store.begin().await?;
+        let inserted = tx
+            .insert_blob(expected.as_str(), size, &caller.name, &app.now())
+            .await?;
+        let mut payload = json!({"size_bytes": size, "new": inserted});
+        let mut recorded = None;
+        if let Some(pending) = &pending {
+            recorded = record_sealed(&app, &mut tx, pending).await?;
+        }
+        // What is stored now: ours, or the sealing that was recorded first.
+        let row = match &recorded {
+            Some(row) => Some(row.clone()),
+            None if pending.is_some() || already_sealed.is_some() => {
+                app.store.sealed_blob(expected.as_str()).await?
+            }
+            None => None,
+        };
+        if let Some(row) = &row {
+            payload["sealed"] = sealed_json(row);
+        }
+        let entry = commit(
+            &app,
+            tx,
+            event(
+                &caller,
+                format!("blob:{expected}"),
+                payload.clone(),
+                &decision,
+            ),
+        )
         .await?;
-    let mut payload = json!({"size_bytes": size, "new": inserted});
-    if let Some(row) = &sealed {
-        tx.insert_sealed_blob(row).await?;
-        payload["sealed"] = sealed_json(row);
-    } else if let Some(row) = &already_sealed {
-        payload["sealed"] = sealed_json(row);
+        Ok::<_, ApiError>((payload, entry, recorded.is_some(), row.is_some()))
     }
-    let entry = commit(
-        &app,
-        tx,
-        event(
-            &caller,
-            format!("blob:{expected}"),
-            payload.clone(),
-            &decision,
-        ),
-    )
-    .await?;
-    if sealed.is_some() {
-        // A plaintext copy from an earlier plain upload must not outlive the sealing.
+    .await;
+    let (mut payload, entry, recorded, sealed_now) = match result {
+        Ok(done) => done,
+        Err(err) => {
+            if let Some(pending) = &pending {
+                pending.discard(&app).await;
+            }
+            return Err(err);
+        }
+    };
+    if let Some(pending) = &pending
+        && !recorded
+    {
+        pending.discard(&app).await;
+    }
+    if sealed_now {
+        // Sealed (by this upload or an earlier one): no plaintext copy may outlive it, also
+        // one a plain upload racing with the sealing put back.
         app.blobs
             .remove_plaintext(&expected)
             .await
@@ -199,22 +257,26 @@ async fn check_discard(body: Body, expected: &Digest, limit: u64) -> Result<u64,
 
 /// Seals a blob stored in plaintext (registration of a package whose weights arrived in
 /// plaintext). Runs before the registering transaction, so that encrypting gigabytes never
-/// holds the write lock; the row goes into that transaction, and the caller removes the
-/// plaintext file after the commit (`finish_sealing`). `None`: sealed already.
+/// holds the write lock; `record_sealed` records it in that transaction, and the caller
+/// removes the plaintext file after the commit (`finish_sealing`). `None`: sealed already.
 pub(crate) async fn seal_stored(
     app: &App,
     digest: &Digest,
-) -> Result<Option<SealedBlob>, ApiError> {
+) -> Result<Option<PendingSeal>, ApiError> {
     if app.store.sealed_blob(digest.as_str()).await?.is_some() {
         return Ok(None);
     }
-    let (key, wrapped) = new_data_key(app, digest).await?;
-    let result = app
+    let key = DataKey::generate().map_err(ApiError::internal)?;
+    let sealed = app
         .blobs
         .seal_stored(digest, &key)
         .await
         .map_err(blob_error(digest))?;
-    Ok(Some(sealed_row(app, digest, &result, wrapped)))
+    Ok(Some(PendingSeal {
+        digest: digest.clone(),
+        key,
+        sealed,
+    }))
 }
 
 /// Removes the plaintext files of blobs that were just sealed.
@@ -244,6 +306,42 @@ pub async fn remove_sealed_plaintexts(app: &App) -> Result<usize, ApiError> {
         }
     }
     Ok(removed)
+}
+
+/// A small blob (a manifest, document, SBOM, signature) in memory, verified, whether it is
+/// stored in plaintext or sealed: anyone may seal any blob they can upload, so readers never
+/// assume which.
+pub async fn read_blob(
+    app: &App,
+    digest: &Digest,
+    size_max: u64,
+) -> Result<Vec<u8>, std::io::Error> {
+    let other = |err: &dyn std::fmt::Display| std::io::Error::other(err.to_string());
+    match app
+        .store
+        .sealed_blob(digest.as_str())
+        .await
+        .map_err(|err| other(&err))?
+    {
+        None => app
+            .blobs
+            .read_verified(digest, size_max)
+            .await
+            .map_err(|err| other(&err)),
+        Some(row) => {
+            let ciphertext_digest =
+                Digest::parse(&row.ciphertext_digest).map_err(|err| other(&err))?;
+            let key = app
+                .keys
+                .unwrap(&row.wrapped_key, digest.as_str())
+                .await
+                .map_err(|err| other(&err))?;
+            app.blobs
+                .read_sealed(digest, &ciphertext_digest, key, size_max)
+                .await
+                .map_err(|err| other(&err))
+        }
+    }
 }
 
 /// Re-checks a stored blob end to end without holding it (P8): plaintext re-hashed, or for a

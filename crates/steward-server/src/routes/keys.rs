@@ -76,8 +76,10 @@ pub async fn show(State(app): State<App>, caller: Caller) -> Result<Json<Value>,
     Ok(ok(status(&app).await?))
 }
 
-/// Adds a key version and re-wraps every data key under it, in one audited transaction.
-/// Safe to repeat: a data key already under the current version is left alone.
+/// Adds a key version and re-wraps every data key under it, in one audited transaction that
+/// also records the version (with its check value). The re-wrapping happens under the write
+/// lock, so no retirement can interleave; a data key that does not unwrap is left where it
+/// is and named in the answer, never lost. Safe to repeat.
 pub async fn rotate(
     State(app): State<App>,
     caller: Caller,
@@ -90,51 +92,62 @@ pub async fn rotate(
         Facts::default(),
     )
     .await?;
+    let key_id = app.keys.key_id().to_owned();
     let previous = app.keys.current_version().await.map_err(key_error)?;
-    let version = app.keys.rotate().await.map_err(key_error)?;
-    // Unwrapping and wrapping happen before the transaction: the provider may be remote,
-    // and the write lock is held only for the updates.
-    let mut rewrapped = Vec::new();
+    let known_max = app
+        .store
+        .key_versions(&key_id)
+        .await?
+        .iter()
+        .map(|row| row.version as u32)
+        .max()
+        .unwrap_or(0);
+    let version = app.keys.rotate(known_max).await.map_err(key_error)?;
+    let record = steward_store::KeyVersion {
+        key_id: key_id.clone(),
+        version: i64::from(version),
+        check_value: app.keys.check_value(version).await.map_err(key_error)?,
+        created_at: app.now(),
+        retired_at: None,
+    };
+    let mut tx = app.store.begin().await?;
+    if !tx.insert_key_version(&record).await? {
+        return Err(ApiError::Conflict(format!(
+            "key version {version} of `{key_id}` was made elsewhere at the same time; rotate again"
+        )));
+    }
+    let mut count = 0u64;
+    let mut failures = Vec::new();
     for row in app.store.sealed_blobs().await? {
-        if row.key_id != app.keys.key_id() || row.key_version == i64::from(version) {
+        if row.key_id != key_id || row.key_version == i64::from(version) {
             continue;
         }
-        let new = app
-            .keys
-            .rewrap(&row.wrapped_key, &row.digest)
-            .await
-            .map_err(key_error)?;
-        rewrapped.push((row, new));
-    }
-    let mut tx = app.store.begin().await?;
-    let mut count = 0u64;
-    for (row, new) in &rewrapped {
-        // Guarded by the version read above: a row a concurrent rotation moved is left to it.
-        if tx
-            .rewrap_sealed_blob(
-                &row.digest,
-                row.key_version,
-                i64::from(new.version),
-                &new.text,
-            )
-            .await?
-        {
-            count += 1;
+        match app.keys.rewrap(&row.wrapped_key, &row.digest).await {
+            // Guarded by the version read: a row another rotation moved is left to it.
+            Ok(new) => {
+                if tx
+                    .rewrap_sealed_blob(
+                        &row.digest,
+                        row.key_version,
+                        i64::from(new.version),
+                        &new.text,
+                    )
+                    .await?
+                {
+                    count += 1;
+                }
+            }
+            Err(err) => failures.push(json!({"digest": row.digest, "problem": err.to_string()})),
         }
     }
     let payload = json!({
-        "key_id": app.keys.key_id(), "previous_version": previous, "version": version,
-        "data_keys_rewrapped": count,
+        "key_id": key_id, "previous_version": previous, "version": version,
+        "data_keys_rewrapped": count, "failures": failures,
     });
     let entry = commit(
         &app,
         tx,
-        event(
-            &caller,
-            format!("key:{}", app.keys.key_id()),
-            payload.clone(),
-            &decision,
-        ),
+        event(&caller, format!("key:{key_id}"), payload.clone(), &decision),
     )
     .await?;
     let mut body = payload;
@@ -179,8 +192,9 @@ pub async fn retire(
             version: body.version,
         }));
     }
-    // The count is read under the write lock, so no rewrap or seal slips in between; a new
-    // seal always uses the current version, which is not this one.
+    // The count is read under the write lock, and sealing and rotation wrap under that same
+    // lock with the current version, which is not this one: nothing can be wrapped under it
+    // after this transaction.
     let mut tx = app.store.begin().await?;
     let count = tx
         .count_wrapped_under(app.keys.key_id(), i64::from(body.version))
@@ -191,10 +205,12 @@ pub async fn retire(
             count,
         }));
     }
+    tx.retire_key_version(app.keys.key_id(), i64::from(body.version), &app.now())
+        .await?;
     let payload = json!({"key_id": app.keys.key_id(), "version": body.version});
     // Record first, then destroy: if the commit fails the key still exists (nothing
-    // happened); if destroying fails after the commit, the answer is an error and a retry
-    // finishes the job.
+    // happened); if destroying fails after the commit, the answer is an error, and the next
+    // start destroys it (the database says it is retired), here and on every replica.
     let entry = commit(
         &app,
         tx,

@@ -933,6 +933,10 @@ async fn store_manifest_blob(
     tx: &mut steward_store::AuditedTx,
 ) -> Result<Digest, ApiError> {
     let expected = Digest::of_bytes(bytes);
+    if app.store.sealed_blob(expected.as_str()).await?.is_some() {
+        // Someone sealed these bytes already: never write them back in plaintext.
+        return Ok(expected);
+    }
     let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes.to_vec())]);
     let (digest, size) = app
         .blobs
@@ -997,14 +1001,20 @@ pub async fn register_package(
     }
     let signed_by = check_package_signature(&app, &unit, &name, &facts).await?;
     let provenance_by = check_provenance(&app, &unit, &facts).await?;
-    let document_bytes = app
-        .blobs
-        .read_verified(
-            &facts.governance_document.digest,
-            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    if signed_by.is_some() && provenance_by.is_none() {
+        // Steward signs provenance with every signed build; without it, it was removed.
+        return Err(ApiError::Unprocessable {
+            message: "the package is signed but carries no SLSA provenance; build it again with `steward package build --sign-key`".to_owned(),
+            details: Value::Null,
+        });
+    }
+    let document_bytes = super::blobs::read_blob(
+        &app,
+        &facts.governance_document.digest,
+        steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let mut manifest: VersionManifest =
         serde_json::from_slice(&document_bytes).map_err(|err| ApiError::Unprocessable {
             message: format!("the governance document is not a version manifest: {err}"),
@@ -1045,42 +1055,69 @@ pub async fn register_package(
         app.now(),
         Some(package.to_string()),
     )?;
+    // A version that exists already is a conflict before any weights are sealed.
+    if app.store.version(&version.digest).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "version `{}` is already registered",
+            version.digest
+        )));
+    }
     // Weights are stored encrypted at rest (P5): any that arrived in plaintext are sealed now.
-    let mut sealed = Vec::new();
+    let mut pending = Vec::new();
     for layer in facts
         .layers
         .iter()
         .filter(|layer| is_weight(&layer.media_type))
     {
-        if let Some(row) = super::blobs::seal_stored(&app, &layer.digest).await? {
-            sealed.push(row);
+        if let Some(seal) = super::blobs::seal_stored(&app, &layer.digest).await? {
+            pending.push(seal);
         }
     }
-    let mut tx = app.store.begin().await?;
-    store_manifest_blob(&app, &manifest_bytes, &caller.name, &mut tx).await?;
-    store_manifest_blob(&app, &governance_bytes, &caller.name, &mut tx).await?;
-    tx.insert_version(&version).await?;
-    let mut recorded = Vec::new();
-    for row in sealed {
-        // A concurrent sealing of the same blob may have won; its row stands.
-        if tx.insert_sealed_blob(&row).await? {
-            recorded.push(row);
+    let registered = async {
+        let mut tx = app.store.begin().await?;
+        store_manifest_blob(&app, &manifest_bytes, &caller.name, &mut tx).await?;
+        store_manifest_blob(&app, &governance_bytes, &caller.name, &mut tx).await?;
+        tx.insert_version(&version).await?;
+        let mut recorded = Vec::new();
+        for seal in &pending {
+            // A concurrent sealing of the same blob may have won; its row stands.
+            if let Some(row) = super::blobs::record_sealed(&app, &mut tx, seal).await? {
+                recorded.push(row);
+            }
+        }
+        let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "package": package, "artifacts": manifest_value["artifacts"],
+            "sealed_now": recorded.iter().map(|row| json!({"digest": row.digest, "sealed": super::blobs::sealed_json(row)})).collect::<Vec<_>>()});
+        let entry = commit(
+            &app,
+            tx,
+            event(
+                &caller,
+                format!("version:{}", version.digest),
+                payload,
+                &decision,
+            ),
+        )
+        .await?;
+        Ok::<_, ApiError>((entry, recorded))
+    }
+    .await;
+    let (entry, sealed) = match registered {
+        Ok(done) => done,
+        Err(err) => {
+            for seal in &pending {
+                seal.discard(&app).await;
+            }
+            return Err(err);
+        }
+    };
+    for seal in &pending {
+        if !sealed
+            .iter()
+            .any(|row| row.digest == seal.digest().as_str())
+        {
+            seal.discard(&app).await;
         }
     }
-    let sealed = recorded;
-    let payload = json!({"model": format!("{unit}/{name}"), "version": version.version_label, "package": package, "artifacts": manifest_value["artifacts"],
-        "sealed_now": sealed.iter().map(|row| json!({"digest": row.digest, "sealed": super::blobs::sealed_json(row)})).collect::<Vec<_>>()});
-    let entry = commit(
-        &app,
-        tx,
-        event(
-            &caller,
-            format!("version:{}", version.digest),
-            payload,
-            &decision,
-        ),
-    )
-    .await?;
     super::blobs::finish_sealing(&app, &sealed).await?;
     Ok(created(
         json!({"digest": version.digest, "version": version.version_label, "package": package, "audit": receipt(&entry)}),
@@ -1119,14 +1156,13 @@ async fn check_package_signature(
         return Ok(None);
     };
     let keys = trusted_keys(app, unit)?;
-    let bytes = app
-        .blobs
-        .read_verified(
-            &bundle_ref.digest,
-            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let bytes = super::blobs::read_blob(
+        app,
+        &bundle_ref.digest,
+        steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let bundle: Value = serde_json::from_slice(&bytes)
         .map_err(|err| refuse(format!("the package signature is not JSON: {err}")))?;
     let (_, key_idx) = signing::verify_package(facts, &bundle, &keys)
@@ -1170,14 +1206,13 @@ async fn check_provenance(
         return Ok(None);
     };
     let keys = trusted_keys(app, unit)?;
-    let bytes = app
-        .blobs
-        .read_verified(
-            &blob.digest,
-            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let bytes = super::blobs::read_blob(
+        app,
+        &blob.digest,
+        steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let refuse = |message: String| ApiError::Unprocessable {
         message,
         details: Value::Null,
@@ -1210,14 +1245,10 @@ pub async fn show_package(
         Digest::parse(package["governance_digest"].as_str().unwrap_or_default())
             .map_err(ApiError::internal)?;
     let limit = steward_package::inspect::MANIFEST_BYTES_MAX as u64;
-    let manifest = app
-        .blobs
-        .read_verified(&manifest_digest, limit)
+    let manifest = super::blobs::read_blob(&app, &manifest_digest, limit)
         .await
         .map_err(ApiError::internal)?;
-    let governance = app
-        .blobs
-        .read_verified(&governance_digest, limit)
+    let governance = super::blobs::read_blob(&app, &governance_digest, limit)
         .await
         .map_err(ApiError::internal)?;
     let encode =
@@ -1286,8 +1317,7 @@ pub(crate) async fn verify_contents(
             let app = app.clone();
             async move {
                 let digest = Digest::parse(&digest).map_err(|err| err.to_string())?;
-                app.blobs
-                    .read_verified(&digest, limit)
+                super::blobs::read_blob(&app, &digest, limit)
                     .await
                     .map_err(|err| err.to_string())
             }
@@ -1497,14 +1527,13 @@ async fn scan_version(
     else {
         return Ok(Vec::new());
     };
-    let sbom_bytes = app
-        .blobs
-        .read_verified(
-            &sbom_digest,
-            steward_package::inspect::MANIFEST_BYTES_MAX as u64,
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let sbom_bytes = super::blobs::read_blob(
+        app,
+        &sbom_digest,
+        steward_package::inspect::MANIFEST_BYTES_MAX as u64,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let sbom: Value = serde_json::from_slice(&sbom_bytes).map_err(ApiError::internal)?;
     let dependencies: Vec<steward_package::sbom::Dependency> = sbom["components"]
         .as_array()

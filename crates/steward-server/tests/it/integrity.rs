@@ -124,3 +124,88 @@ async fn a_changed_blob_refuses_the_deployment_and_keeps_the_previous_target() {
     std::fs::write(server.dir.path().join("blobs/sha256").join(&hex), ARTIFACT).unwrap();
     assert_eq!(move_to(digests[1].clone()).await.status, 200);
 }
+
+/// A data key is wrapped under the lock, with a key version the database says is usable:
+/// a server whose keyring is behind (the version was retired through another replica) refuses
+/// to seal, records nothing and keeps no ciphertext, instead of wrapping under a destroyed key.
+#[tokio::test]
+async fn a_keyring_behind_the_database_refuses_to_seal_and_keeps_nothing() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token.clone();
+    let keys = server.admin(Method::GET, "/api/v1/keys", None).await;
+    assert_eq!(keys["current_version"], 1, "{keys}");
+    crate::tamper::sql(
+        &server,
+        &["UPDATE key_versions SET retired_at = '2026-11-27T09:00:00.000000Z' WHERE version = 1"],
+    )
+    .await;
+    let before = server.audit_size().await;
+    let blob = format!("/api/v1/blobs/{}?seal=true", artifact_digest());
+    let put = server
+        .request(
+            Some(&admin),
+            Method::PUT,
+            &blob,
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    assert_eq!(put.status, 500, "{}", put.body);
+    assert_eq!(server.audit_size().await, before);
+    let sealed_dir = server.dir.path().join("blobs/sealed");
+    assert_eq!(
+        std::fs::read_dir(&sealed_dir).unwrap().count(),
+        0,
+        "ciphertext discarded"
+    );
+    let hex = artifact_digest().trim_start_matches("sha256:").to_owned();
+    assert!(!server.dir.path().join("blobs/sha256").join(hex).exists());
+    // The error names no key material.
+    assert!(!put.body.to_string().contains("steward:v"), "{}", put.body);
+}
+
+/// Sealing any blob (anyone may upload with `seal=true`) never breaks readers that expect it
+/// in plaintext: manifests and documents are read whichever way they are stored.
+#[tokio::test]
+async fn a_sealed_non_weight_blob_is_still_served_and_never_written_back_in_plaintext() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token.clone();
+    let blob = format!("/api/v1/blobs/{}", artifact_digest());
+    let plain = server
+        .request(
+            Some(&admin),
+            Method::PUT,
+            &blob,
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    assert_eq!(plain.status, 201);
+    let sealed = server
+        .request(
+            Some(&admin),
+            Method::PUT,
+            &format!("{blob}?seal=true"),
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    assert_eq!(sealed.status, 201, "{}", sealed.body);
+    assert_eq!(sealed.body["sealed"]["key_version"], 1, "{}", sealed.body);
+    let hex = artifact_digest().trim_start_matches("sha256:").to_owned();
+    let plaintext = server.dir.path().join("blobs/sha256").join(&hex);
+    assert!(!plaintext.exists(), "the plaintext copy is gone");
+    // A plain upload of the same bytes later is checked and discarded.
+    let again = server
+        .request(
+            Some(&admin),
+            Method::PUT,
+            &blob,
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert!(!plaintext.exists());
+    assert!(again.body["sealed"].is_object(), "{}", again.body);
+    // And the bytes come back through the sealed path.
+    let response = server.request(Some(&admin), Method::GET, &blob, None).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, Value::String(ARTIFACT.into()));
+}

@@ -30,7 +30,7 @@ async fn verify(server: &TestServer, pinned: &[String]) -> Result<u64, String> {
         .map_err(|err| err.to_string())
 }
 
-async fn sql(server: &TestServer, statements: &[&str]) {
+pub(crate) async fn sql(server: &TestServer, statements: &[&str]) {
     let mut conn =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.database_path().display()))
             .await
@@ -47,11 +47,11 @@ async fn sql(server: &TestServer, statements: &[&str]) {
 async fn cutting_the_tail_is_caught_by_the_head() {
     let server = TestServer::start().await;
     given_log(&server, 5).await;
-    assert_eq!(verify(&server, &[]).await, Ok(6));
-    sql(&server, &["DELETE FROM audit_events WHERE seq > 4"]).await;
+    assert_eq!(verify(&server, &[]).await, Ok(7));
+    sql(&server, &["DELETE FROM audit_events WHERE seq > 5"]).await;
     let err = verify(&server, &[]).await.unwrap_err();
     assert!(
-        err.starts_with("log: the stored head says 6 entries"),
+        err.starts_with("log: the stored head says 7 entries"),
         "{err}"
     );
 }
@@ -69,30 +69,30 @@ async fn a_cut_that_hides_its_tracks_is_caught_by_a_pinned_checkpoint() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(size, 6);
-    // Cut back to entry 3 and make the stored facts agree: delete the newer checkpoints and
+    assert_eq!(size, 7);
+    // Cut back to entry 4 and make the stored facts agree: delete the newer checkpoints and
     // point the head at the new last entry.
     sql(
         &server,
         &[
-            "DELETE FROM audit_events WHERE seq > 3",
-            "DELETE FROM checkpoints WHERE tree_size > 3",
-            "UPDATE audit_head SET seq = 3, hash = (SELECT entry_hash FROM audit_events WHERE seq = 3)",
+            "DELETE FROM audit_events WHERE seq > 4",
+            "DELETE FROM checkpoints WHERE tree_size > 4",
+            "UPDATE audit_head SET seq = 4, hash = (SELECT entry_hash FROM audit_events WHERE seq = 4)",
         ],
     )
     .await;
     // Nothing stored can tell...
-    assert_eq!(verify(&server, &[]).await, Ok(3));
+    assert_eq!(verify(&server, &[]).await, Ok(4));
     // ...but a checkpoint kept elsewhere can.
     let err = verify(&server, std::slice::from_ref(&pinned))
         .await
         .unwrap_err();
     assert_eq!(
         err,
-        "checkpoint at size 6: log has only 3 entries (entries were removed)"
+        "checkpoint at size 7: log has only 4 entries (entries were removed)"
     );
     // A pinned checkpoint must verify with the log's key.
-    let forged = pinned.replacen("6\n", "7\n", 1);
+    let forged = pinned.replacen("7\n", "8\n", 1);
     let err = verify(&server, &[forged]).await.unwrap_err();
     assert!(
         err.starts_with("log: a pinned checkpoint does not verify"),
@@ -124,7 +124,7 @@ async fn no_checkpoint_is_signed_over_tampered_entries() {
     // own check, re-hashing before it signs, can refuse.
     sql(
         &server,
-        &["UPDATE audit_events SET entry = replace(entry, 'later', 'LATER') WHERE seq = 5"],
+        &["UPDATE audit_events SET entry = replace(entry, 'later', 'LATER') WHERE seq = 6"],
     )
     .await;
     let err = make_checkpoint(
@@ -137,23 +137,23 @@ async fn no_checkpoint_is_signed_over_tampered_entries() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("refusing to sign a checkpoint: entry 5"),
+            .starts_with("refusing to sign a checkpoint: entry 6"),
         "{err}"
     );
     // An edit below the latest checkpoint is refused too.
     sql(
         &server,
-        &["UPDATE audit_events SET entry = replace(entry, 'unit-0', 'unit-X') WHERE seq = 2"],
+        &["UPDATE audit_events SET entry = replace(entry, 'unit-0', 'unit-X') WHERE seq = 3"],
     )
     .await;
     sql(
         &server,
-        &["UPDATE audit_events SET entry = replace(entry, 'LATER', 'later') WHERE seq = 5"],
+        &["UPDATE audit_events SET entry = replace(entry, 'LATER', 'later') WHERE seq = 6"],
     )
     .await;
     sql(
         &server,
-        &["UPDATE audit_events SET entry_hash = '00' || substr(entry_hash, 3) WHERE seq = 2"],
+        &["UPDATE audit_events SET entry_hash = '00' || substr(entry_hash, 3) WHERE seq = 3"],
     )
     .await;
     let err = make_checkpoint(
@@ -166,7 +166,7 @@ async fn no_checkpoint_is_signed_over_tampered_entries() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .contains("no longer match the checkpoint signed at size 4"),
+            .contains("no longer match the checkpoint signed at size 5"),
         "{err}"
     );
 }

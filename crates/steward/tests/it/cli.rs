@@ -69,7 +69,7 @@ fn init_then_offline_verify_and_a_refused_second_init() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        output.status.success() && stdout.starts_with("ok: 1 entries, 1 checkpoints verified"),
+        output.status.success() && stdout.starts_with("ok: 2 entries, 1 checkpoints verified"),
         "{stdout}"
     );
     let output = steward()

@@ -58,15 +58,15 @@ async fn a_witness_catches_a_log_that_was_cut_back_and_regrown() {
     create_units(&url, &token, &["a", "b"]);
     let (code, out) = witness(&url);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("Trusting the log at size 3"), "{out}");
+    assert!(out.contains("Trusting the log at size 4"), "{out}");
     create_units(&url, &token, &["c"]);
     let (code, out) = witness(&url);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("grew from 3 to 4"), "{out}");
+    assert!(out.contains("grew from 4 to 5"), "{out}");
     drop(server);
 
-    // Someone with the database rewrites history after entry 2 and hides it.
-    cut_back(&data_dir.join("steward.db"), 2).await;
+    // Someone with the database rewrites history after entry 3 and hides it.
+    cut_back(&data_dir.join("steward.db"), 3).await;
     let (server, url) = start(&data_dir);
     create_units(&url, &token, &["x", "y", "z"]);
     let (code, _) = run(&url, &token, &["audit", "verify"]);
@@ -74,7 +74,7 @@ async fn a_witness_catches_a_log_that_was_cut_back_and_regrown() {
     let (code, out) = witness(&url);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.starts_with("SECURITY ERROR: the log at size 5 does not extend the one kept at size 4"),
+        out.starts_with("SECURITY ERROR: the log at size 6 does not extend the one kept at size 5"),
         "{out}"
     );
     drop(server);

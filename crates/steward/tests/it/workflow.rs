@@ -241,6 +241,14 @@ async fn register_from_mlflow_and_hugging_face_then_prove_an_entry() {
     assert_eq!(code, 0, "{stdout}");
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    for name in walk(from) {
+        let target = to.join(&name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&name), target).unwrap();
+    }
+}
+
 fn same_tree(a: &Path, b: &Path) {
     let mut names_a: Vec<_> = walk(a);
     let mut names_b: Vec<_> = walk(b);
@@ -420,6 +428,38 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         verified.starts_with("ok: the package's 7 files match its signature"),
         "{verified}"
     );
+    // The same signed package with its SLSA provenance removed: refused.
+    let stripped = dir.path().join("stripped.oci");
+    copy_tree(&layout, &stripped);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stripped.join("index.json")).unwrap()).unwrap();
+    let blob_file = |digest: &str| {
+        stripped
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let governance_digest = index["manifests"][1]["digest"].as_str().unwrap().to_owned();
+    let mut governance: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob_file(&governance_digest)).unwrap()).unwrap();
+    governance["layers"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|layer| layer["mediaType"] != "application/vnd.dsse.envelope.v1+json");
+    let bytes = serde_json::to_vec(&governance).unwrap();
+    let new_digest = steward_core::domain::Digest::of_bytes(&bytes).to_string();
+    std::fs::write(blob_file(&new_digest), &bytes).unwrap();
+    let mut index = index;
+    index["manifests"][1]["digest"] = serde_json::json!(new_digest);
+    index["manifests"][1]["size"] = serde_json::json!(bytes.len());
+    std::fs::write(
+        stripped.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let (code, _, stderr) = push(&stripped);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("carries no SLSA provenance"), "{stderr}");
+
     // The card's description is part of the ModelPack config, so this is a new digest.
     let digest = built["manifest_digest"].as_str().unwrap().to_owned();
     let pushed = admin.json(&[
