@@ -52,6 +52,18 @@ pub struct RawConfig {
     /// Classification policy file (YAML), relative to the data directory (default
     /// `classification.yaml` when it exists).
     pub classification_policy: Option<String>,
+    /// Where key-encryption keys come from: `local` (default, `keys/kek/`) or `vault`.
+    pub key_provider: Option<String>,
+    /// Vault (transit): an http:// address, e.g. Vault Agent's listener on loopback.
+    pub vault_addr: Option<String>,
+    /// Vault: the transit mount (default `transit`).
+    pub vault_transit_mount: Option<String>,
+    /// Vault: the transit key's name (created with `derived=true`).
+    pub vault_key: Option<String>,
+    /// Vault: a file holding the token (mode 0600), relative to the data directory.
+    pub vault_token_file: Option<String>,
+    /// Vault Enterprise: the namespace.
+    pub vault_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +87,8 @@ pub struct Config {
     pub advisory_block_severity: steward_package::advisories::Severity,
     /// `None`: no classification policy (schemas are still checked for form).
     pub classification_policy: Option<PathBuf>,
+    /// `None`: the local keyring.
+    pub vault: Option<crate::keys::VaultSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +210,34 @@ impl Config {
                 steward_package::advisories::Severity::High
             }
         };
+        let vault = match pick!(key_provider).as_deref() {
+            None | Some("local") => None,
+            Some("vault") => {
+                let addr = pick!(vault_addr).unwrap_or_default();
+                let key = pick!(vault_key).unwrap_or_default();
+                let token_file = pick!(vault_token_file).unwrap_or_default();
+                if !addr.starts_with("http://") {
+                    problems.push(format!("vault_addr `{addr}` must be an http:// address (Vault Agent's listener on loopback; this build has no TLS)"));
+                }
+                if key.is_empty() {
+                    problems.push("vault_key must name the transit key".to_owned());
+                }
+                if token_file.is_empty() {
+                    problems.push("vault_token_file must name a file holding the token".to_owned());
+                }
+                Some(crate::keys::VaultSettings {
+                    addr,
+                    mount: pick!(vault_transit_mount).unwrap_or_else(|| "transit".to_owned()),
+                    key,
+                    token_file: data_dir.join(token_file),
+                    namespace: pick!(vault_namespace),
+                })
+            }
+            Some(other) => {
+                problems.push(format!("key_provider `{other}` must be `local` or `vault`"));
+                None
+            }
+        };
         let log_origin = pick!(log_origin).unwrap_or_else(|| "steward.local/audit".to_owned());
         if log_origin.is_empty()
             || log_origin
@@ -228,6 +270,7 @@ impl Config {
             sqlite_pages_max: pick!(sqlite_pages_max),
             require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
             advisory_block_severity,
+            vault,
             classification_policy: match pick!(classification_policy) {
                 Some(path) => Some(data_dir.join(path)),
                 None => Some(data_dir.join("classification.yaml")).filter(|path| path.exists()),

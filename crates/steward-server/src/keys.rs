@@ -27,6 +27,9 @@ use zeroize::Zeroizing;
 
 use crate::state::{read_secret_file, write_secret_file};
 
+mod vault;
+pub use vault::{VAULT_REQUEST_TIMEOUT, VaultSettings, VaultTransit};
+
 /// Where the local keyring lives, under the data directory.
 pub const KEK_DIR: &str = "keys/kek";
 /// The key id recorded with data keys the local keyring wraps.
@@ -44,7 +47,7 @@ pub enum KeyError {
         "data key does not unwrap under `{key_id}` version {version}: it was changed or belongs to another blob"
     )]
     Unwrap { key_id: String, version: u32 },
-    #[error("key version {version} still wraps {count} data key(s); rotate first")]
+    #[error("key versions up to {version} still wrap {count} data key(s); rotate first")]
     StillInUse { version: u32, count: i64 },
     #[error("key version {0} is the current version and cannot be retired; rotate first")]
     Current(u32),
@@ -55,9 +58,11 @@ pub enum KeyError {
     )]
     Mismatch { key_id: String, version: u32 },
     #[error(
-        "the database knows key version(s) {versions:?} of `{key_id}`, which keys/kek does not hold; copy keys/kek from the data directory that made them"
+        "the database knows key version(s) {versions:?} of `{key_id}`, which the key provider does not hold (local keyring: copy keys/kek from the data directory that made them)"
     )]
     Absent { key_id: String, versions: Vec<u32> },
+    #[error("key provider: {0}")]
+    Provider(String),
 }
 
 /// A key version as the database records it.
@@ -78,18 +83,21 @@ pub struct WrappedKey {
 /// Where key-encryption keys come from. One variant per provider.
 pub enum KeyProvider {
     Local(LocalKeyring),
+    Vault(VaultTransit),
 }
 
 impl KeyProvider {
     pub fn key_id(&self) -> &str {
         match self {
             KeyProvider::Local(_) => LOCAL_KEY_ID,
+            KeyProvider::Vault(vault) => vault.key_id(),
         }
     }
 
     pub fn provider(&self) -> &'static str {
         match self {
             KeyProvider::Local(_) => "local",
+            KeyProvider::Vault(_) => "vault-transit",
         }
     }
 
@@ -97,12 +105,14 @@ impl KeyProvider {
     pub async fn versions(&self) -> Result<Vec<u32>, KeyError> {
         match self {
             KeyProvider::Local(keyring) => keyring.versions(),
+            KeyProvider::Vault(vault) => vault.versions().await,
         }
     }
 
     pub async fn current_version(&self) -> Result<u32, KeyError> {
         match self {
             KeyProvider::Local(keyring) => keyring.current(),
+            KeyProvider::Vault(vault) => vault.current().await,
         }
     }
 
@@ -110,12 +120,14 @@ impl KeyProvider {
     pub async fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, KeyError> {
         match self {
             KeyProvider::Local(keyring) => keyring.wrap(key, context),
+            KeyProvider::Vault(vault) => vault.wrap(key, context).await,
         }
     }
 
     pub async fn unwrap(&self, wrapped: &str, context: &str) -> Result<DataKey, KeyError> {
         match self {
             KeyProvider::Local(keyring) => keyring.unwrap(wrapped, context),
+            KeyProvider::Vault(vault) => vault.unwrap(wrapped, context).await,
         }
     }
 
@@ -126,6 +138,7 @@ impl KeyProvider {
                 let key = keyring.unwrap(wrapped, context)?;
                 keyring.wrap(&key, context)
             }
+            KeyProvider::Vault(vault) => vault.rewrap(wrapped, context).await,
         }
     }
 
@@ -134,6 +147,9 @@ impl KeyProvider {
     pub async fn rotate(&self, known_max: u32) -> Result<u32, KeyError> {
         match self {
             KeyProvider::Local(keyring) => keyring.rotate(known_max),
+            // Vault numbers its versions itself; a database that knows more than Vault does is
+            // caught by the check values.
+            KeyProvider::Vault(vault) => vault.rotate().await,
         }
     }
 
@@ -142,13 +158,26 @@ impl KeyProvider {
     pub async fn check_value(&self, version: u32) -> Result<String, KeyError> {
         match self {
             KeyProvider::Local(keyring) => keyring.check_value(version),
+            KeyProvider::Vault(vault) => vault.check_value(version).await,
         }
     }
 
-    /// Destroys the key material of `version`; the caller has checked no data key needs it.
+    /// Destroys the key material of every version up to `version` (as Vault's
+    /// `min_decryption_version` does); the caller has checked no data key needs them and that
+    /// `version` is below the current one.
     pub async fn retire(&self, version: u32) -> Result<(), KeyError> {
+        let current = self.current_version().await?;
+        if version >= current {
+            return Err(KeyError::Current(current));
+        }
         match self {
-            KeyProvider::Local(keyring) => keyring.retire(version),
+            KeyProvider::Local(keyring) => {
+                for old in keyring.versions()?.into_iter().filter(|v| *v <= version) {
+                    keyring.retire(old)?;
+                }
+                Ok(())
+            }
+            KeyProvider::Vault(vault) => vault.retire(version).await,
         }
     }
 }

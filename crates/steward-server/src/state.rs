@@ -205,12 +205,22 @@ pub fn read_policy_dir(dir: &Path) -> Result<Vec<(String, String)>, StartError> 
 /// whose rotation did not commit.
 async fn open_keys(
     data_dir: &Path,
+    vault: Option<&crate::keys::VaultSettings>,
     store: &Store,
     clock: &dyn Clock,
 ) -> Result<crate::keys::KeyProvider, StartError> {
-    use crate::keys::{KeyProvider, KnownVersion, LOCAL_KEY_ID, LocalKeyring};
+    use crate::keys::{
+        KeyError, KeyProvider, KnownVersion, LOCAL_KEY_ID, LocalKeyring, VaultTransit,
+    };
+    let remote = match vault {
+        Some(settings) => Some(VaultTransit::connect(settings).await?),
+        None => None,
+    };
+    let key_id = remote
+        .as_ref()
+        .map_or(LOCAL_KEY_ID.to_owned(), |vault| vault.key_id().to_owned());
     let known: Vec<KnownVersion> = store
-        .key_versions(LOCAL_KEY_ID)
+        .key_versions(&key_id)
         .await
         .map_err(StartError::Store)?
         .into_iter()
@@ -220,10 +230,33 @@ async fn open_keys(
             retired: row.retired_at.is_some(),
         })
         .collect();
-    let keys = KeyProvider::Local(LocalKeyring::open(
-        &data_dir.join(crate::keys::KEK_DIR),
-        &known,
-    )?);
+    let keys = match remote {
+        Some(vault) => KeyProvider::Vault(vault),
+        None => KeyProvider::Local(LocalKeyring::open(
+            &data_dir.join(crate::keys::KEK_DIR),
+            &known,
+        )?),
+    };
+    if let KeyProvider::Vault(_) = &keys {
+        // Vault holds the keys; each version the database knows must still be the same key.
+        let available = keys.versions().await?;
+        for known in known.iter().filter(|known| !known.retired) {
+            if !available.contains(&known.version) {
+                return Err(KeyError::Absent {
+                    key_id: key_id.clone(),
+                    versions: vec![known.version],
+                }
+                .into());
+            }
+            if keys.check_value(known.version).await? != known.check_value {
+                return Err(KeyError::Mismatch {
+                    key_id: key_id.clone(),
+                    version: known.version,
+                }
+                .into());
+            }
+        }
+    }
     let now = crate::clock::format(clock.now());
     for version in keys.versions().await? {
         if known.iter().any(|known| known.version == version) {
@@ -231,7 +264,7 @@ async fn open_keys(
         }
         let mut tx = store.begin().await.map_err(StartError::Store)?;
         let row = steward_store::KeyVersion {
-            key_id: LOCAL_KEY_ID.to_owned(),
+            key_id: key_id.clone(),
             version: i64::from(version),
             check_value: keys.check_value(version).await?,
             created_at: now.clone(),
@@ -243,7 +276,7 @@ async fn open_keys(
         let draft = steward_core::audit::EventDraft {
             actor: "steward".to_owned(),
             action: "key.create".to_owned(),
-            subject: format!("key:{LOCAL_KEY_ID}"),
+            subject: format!("key:{key_id}"),
             payload: serde_json::json!({"version": version, "reason": "found at start, unknown to the database"}),
             decision: serde_json::json!({"effect": "allow", "reasons": ["steward.startup"]}),
         };
@@ -300,7 +333,7 @@ impl App {
             .probe_writable()
             .await
             .map_err(StartError::AuditNotWritable)?;
-        let keys = open_keys(&data_dir, &store, clock.as_ref()).await?;
+        let keys = open_keys(&data_dir, config.vault.as_ref(), &store, clock.as_ref()).await?;
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.user_requests_per_second_max);
         Ok(App {
             inner: Arc::new(AppInner {

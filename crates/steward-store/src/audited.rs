@@ -517,14 +517,15 @@ impl AuditedTx {
         self.exec(query, String::new).await.map(|n| n == 1)
     }
 
-    /// How many data keys are still wrapped by `key_id` at `version`, read under the lock.
-    pub async fn count_wrapped_under(
+    /// How many data keys are still wrapped by `key_id` at `version` or below, read under
+    /// the lock.
+    pub async fn count_wrapped_up_to(
         &mut self,
         key_id: &str,
         version: i64,
     ) -> Result<i64, StoreError> {
         let query = sqlx::query_as::<_, (i64,)>(
-            "SELECT COUNT(*) FROM sealed_blobs WHERE key_id = $1 AND key_version = $2",
+            "SELECT COUNT(*) FROM sealed_blobs WHERE key_id = $1 AND key_version <= $2",
         )
         .bind(key_id)
         .bind(version);
@@ -551,14 +552,15 @@ impl AuditedTx {
         self.exec(query, String::new).await.map(|n| n == 1)
     }
 
-    pub async fn retire_key_version(
+    /// Marks every version of `key_id` up to `version` retired.
+    pub async fn retire_key_versions_up_to(
         &mut self,
         key_id: &str,
         version: i64,
         now: &str,
     ) -> Result<(), StoreError> {
         let query = sqlx::query(
-            "UPDATE key_versions SET retired_at = $1 WHERE key_id = $2 AND version = $3 AND retired_at IS NULL",
+            "UPDATE key_versions SET retired_at = $1 WHERE key_id = $2 AND version <= $3 AND retired_at IS NULL",
         )
         .bind(now)
         .bind(key_id)

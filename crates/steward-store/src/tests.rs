@@ -775,8 +775,8 @@ async fn sealed_blob_rows_rewrap_only_from_the_version_read() {
                 .await
                 .unwrap()
         );
-        assert_eq!(tx.count_wrapped_under("local:kek", 1).await.unwrap(), 0);
-        assert_eq!(tx.count_wrapped_under("local:kek", 2).await.unwrap(), 1);
+        assert_eq!(tx.count_wrapped_up_to("local:kek", 1).await.unwrap(), 0);
+        assert_eq!(tx.count_wrapped_up_to("local:kek", 2).await.unwrap(), 1);
         tx.commit(draft("key.rotate", "key:local:kek"), NOW)
             .await
             .unwrap();

@@ -232,7 +232,8 @@ pub enum KeyCommand {
     List,
     /// Add a key version and re-wrap every data key under it; no data is re-encrypted.
     Rotate,
-    /// Destroy a key version once no data key is wrapped under it.
+    /// Destroy every key version up to VERSION once no data key is wrapped under any of them
+    /// (below the current version; with Vault, raises min_decryption_version and trims).
     Retire { version: u32 },
 }
 

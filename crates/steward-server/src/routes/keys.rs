@@ -158,11 +158,13 @@ pub async fn rotate(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retirement {
-    /// The key version to retire: not the current one, and wrapping no data key.
+    /// Retire every key version up to this one: it must be below the current version, and no
+    /// data key may be wrapped under any of them.
     pub version: u32,
 }
 
-/// Destroys a key version's material once no data key is wrapped under it.
+/// Destroys the key material of every version up to `version` once no data key is wrapped
+/// under any of them (as Vault's `min_decryption_version` does).
 pub async fn retire(
     State(app): State<App>,
     caller: Caller,
@@ -177,27 +179,27 @@ pub async fn retire(
     )
     .await?;
     let current = app.keys.current_version().await.map_err(key_error)?;
-    if body.version == current {
+    if body.version >= current {
         return Err(key_error(KeyError::Current(current)));
     }
-    if !app
-        .keys
-        .versions()
-        .await
-        .map_err(key_error)?
-        .contains(&body.version)
-    {
+    let available = app.keys.versions().await.map_err(key_error)?;
+    let retiring: Vec<u32> = available
+        .iter()
+        .copied()
+        .filter(|version| *version <= body.version)
+        .collect();
+    if retiring.is_empty() {
         return Err(key_error(KeyError::VersionMissing {
             key_id: app.keys.key_id().to_owned(),
             version: body.version,
         }));
     }
     // The count is read under the write lock, and sealing and rotation wrap under that same
-    // lock with the current version, which is not this one: nothing can be wrapped under it
+    // lock with the current version, which is above these: nothing can be wrapped under them
     // after this transaction.
     let mut tx = app.store.begin().await?;
     let count = tx
-        .count_wrapped_under(app.keys.key_id(), i64::from(body.version))
+        .count_wrapped_up_to(app.keys.key_id(), i64::from(body.version))
         .await?;
     if count > 0 {
         return Err(key_error(KeyError::StillInUse {
@@ -205,12 +207,13 @@ pub async fn retire(
             count,
         }));
     }
-    tx.retire_key_version(app.keys.key_id(), i64::from(body.version), &app.now())
+    tx.retire_key_versions_up_to(app.keys.key_id(), i64::from(body.version), &app.now())
         .await?;
-    let payload = json!({"key_id": app.keys.key_id(), "version": body.version});
-    // Record first, then destroy: if the commit fails the key still exists (nothing
+    let payload =
+        json!({"key_id": app.keys.key_id(), "up_to_version": body.version, "retired": retiring});
+    // Record first, then destroy: if the commit fails the keys still exist (nothing
     // happened); if destroying fails after the commit, the answer is an error, and the next
-    // start destroys it (the database says it is retired), here and on every replica.
+    // start destroys them (the database says they are retired), here and on every replica.
     let entry = commit(
         &app,
         tx,

@@ -13,3 +13,4 @@ mod integrity;
 mod matrix;
 mod support;
 mod tamper;
+mod vault;
