@@ -216,8 +216,8 @@ impl Config {
                 let addr = pick!(vault_addr).unwrap_or_default();
                 let key = pick!(vault_key).unwrap_or_default();
                 let token_file = pick!(vault_token_file).unwrap_or_default();
-                if !addr.starts_with("http://") {
-                    problems.push(format!("vault_addr `{addr}` must be an http:// address (Vault Agent's listener on loopback; this build has no TLS)"));
+                if !crate::keys::is_loopback_http(&addr) {
+                    problems.push(format!("vault_addr `{addr}` must be an http:// address on loopback (Vault Agent's listener; this build has no TLS)"));
                 }
                 if key.is_empty() {
                     problems.push("vault_key must name the transit key".to_owned());

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::state::{read_secret_file, write_secret_file};
 
 mod vault;
-pub use vault::{VAULT_REQUEST_TIMEOUT, VaultSettings, VaultTransit};
+pub use vault::{VAULT_REQUEST_TIMEOUT, VaultSettings, VaultTransit, is_loopback_http};
 
 /// Where the local keyring lives, under the data directory.
 pub const KEK_DIR: &str = "keys/kek";
@@ -63,6 +63,8 @@ pub enum KeyError {
     Absent { key_id: String, versions: Vec<u32> },
     #[error("key provider: {0}")]
     Provider(String),
+    #[error("key provider: {message}")]
+    ProviderRefused { status: u16, message: String },
 }
 
 /// A key version as the database records it.
@@ -116,11 +118,17 @@ impl KeyProvider {
         }
     }
 
-    /// Wraps `key` under the current version, bound to `context` (the blob's digest).
-    pub async fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, KeyError> {
+    /// Wraps `key` under `version` (the newest the database records as usable), bound to
+    /// `context` (the blob's digest).
+    pub async fn wrap(
+        &self,
+        key: &DataKey,
+        context: &str,
+        version: u32,
+    ) -> Result<WrappedKey, KeyError> {
         match self {
-            KeyProvider::Local(keyring) => keyring.wrap(key, context),
-            KeyProvider::Vault(vault) => vault.wrap(key, context).await,
+            KeyProvider::Local(keyring) => keyring.wrap(key, context, version),
+            KeyProvider::Vault(vault) => vault.wrap(key, context, version).await,
         }
     }
 
@@ -131,14 +139,28 @@ impl KeyProvider {
         }
     }
 
-    /// Re-wraps a data key under the current version.
-    pub async fn rewrap(&self, wrapped: &str, context: &str) -> Result<WrappedKey, KeyError> {
+    /// Re-wraps a data key under `version` (Vault does it inside, never returning the key).
+    pub async fn rewrap(
+        &self,
+        wrapped: &str,
+        context: &str,
+        version: u32,
+    ) -> Result<WrappedKey, KeyError> {
         match self {
             KeyProvider::Local(keyring) => {
                 let key = keyring.unwrap(wrapped, context)?;
-                keyring.wrap(&key, context)
+                keyring.wrap(&key, context, version)
             }
-            KeyProvider::Vault(vault) => vault.rewrap(wrapped, context).await,
+            KeyProvider::Vault(vault) => vault.rewrap(wrapped, context, version).await,
+        }
+    }
+
+    /// Forgets a version that was made but never recorded (its rotation failed): nothing can
+    /// have been wrapped under it, since wrapping needs a recorded version. Vault keeps it.
+    pub async fn discard(&self, version: u32) -> Result<(), KeyError> {
+        match self {
+            KeyProvider::Local(keyring) => keyring.discard(version),
+            KeyProvider::Vault(_) => Ok(()),
         }
     }
 
@@ -166,10 +188,6 @@ impl KeyProvider {
     /// `min_decryption_version` does); the caller has checked no data key needs them and that
     /// `version` is below the current one.
     pub async fn retire(&self, version: u32) -> Result<(), KeyError> {
-        let current = self.current_version().await?;
-        if version >= current {
-            return Err(KeyError::Current(current));
-        }
         match self {
             KeyProvider::Local(keyring) => {
                 for old in keyring.versions()?.into_iter().filter(|v| *v <= version) {
@@ -212,30 +230,17 @@ impl LocalKeyring {
         for version in keyring.numbers(".retiring")? {
             keyring.finish_retiring(version)?;
         }
-        for known in known.iter().filter(|known| known.retired) {
-            if keyring.path(known.version).exists() {
-                keyring.retire(known.version)?;
-            }
-        }
-        let live: Vec<&KnownVersion> = known.iter().filter(|known| !known.retired).collect();
-        if keyring.versions()?.is_empty() {
-            if !live.is_empty() {
-                return Err(KeyError::Absent {
-                    key_id: LOCAL_KEY_ID.to_owned(),
-                    versions: live.iter().map(|known| known.version).collect(),
-                });
-            }
-            let first = known.iter().map(|known| known.version).max().unwrap_or(0) + 1;
-            keyring.create(first)?;
-        }
-        // Every version must be readable now, not at the first download.
+        // Every check before anything is destroyed: a data directory pointed at the wrong
+        // database must not lose keys.
         for version in keyring.versions()? {
             keyring.load(version)?;
         }
         let mut absent = Vec::new();
-        for known in live {
+        for known in known {
             if !keyring.path(known.version).exists() {
-                absent.push(known.version);
+                if !known.retired {
+                    absent.push(known.version);
+                }
             } else if keyring.check_value(known.version)? != known.check_value {
                 return Err(KeyError::Mismatch {
                     key_id: LOCAL_KEY_ID.to_owned(),
@@ -248,6 +253,25 @@ impl LocalKeyring {
                 key_id: LOCAL_KEY_ID.to_owned(),
                 versions: absent,
             });
+        }
+        // Retired in the database (here or through another replica): destroyed here too.
+        for known in known.iter().filter(|known| known.retired) {
+            if keyring.path(known.version).exists() {
+                keyring.destroy(known.version)?;
+            }
+        }
+        // A version above every recorded one that the database does not know is what a
+        // rotation left when it failed before recording it: nothing was wrapped under it.
+        if let Some(known_max) = known.iter().map(|known| known.version).max() {
+            for version in keyring.versions()? {
+                if version > known_max {
+                    keyring.discard(version)?;
+                }
+            }
+        }
+        if keyring.versions()?.is_empty() && known.iter().all(|known| known.retired) {
+            let first = known.iter().map(|known| known.version).max().unwrap_or(0) + 1;
+            keyring.create(first)?;
         }
         Ok(keyring)
     }
@@ -294,11 +318,10 @@ impl LocalKeyring {
         let temp = self.dir.join(format!("v{version}.key.tmp"));
         write_secret_file(&temp, &text).map_err(|err| file_error(&temp, err))?;
         let path = self.path(version);
-        if path.exists() {
-            let _ = std::fs::remove_file(&temp);
-            return Err(file_error(&path, "key version already exists"));
-        }
-        std::fs::rename(&temp, &path).map_err(|err| file_error(&path, err))?;
+        // A hard link never replaces an existing file, unlike a rename.
+        let linked = std::fs::hard_link(&temp, &path);
+        let _ = std::fs::remove_file(&temp);
+        linked.map_err(|err| file_error(&path, err))?;
         self.sync_dir()
     }
 
@@ -344,8 +367,7 @@ impl LocalKeyring {
         Ok(Aes256Gcm::new(&(*array).into()))
     }
 
-    fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, KeyError> {
-        let version = self.current()?;
+    fn wrap(&self, key: &DataKey, context: &str, version: u32) -> Result<WrappedKey, KeyError> {
         let cipher = self.load(version)?;
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(|err| file_error(&self.dir, err))?;
@@ -393,6 +415,15 @@ impl LocalKeyring {
         DataKey::from_bytes(&plain).map_err(|err| KeyError::Malformed(err.to_string()))
     }
 
+    fn discard(&self, version: u32) -> Result<(), KeyError> {
+        let path = self.path(version);
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.sync_dir(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(file_error(&path, err)),
+        }
+    }
+
     fn rotate(&self, known_max: u32) -> Result<u32, KeyError> {
         // A retired number is never used again, so a wrapped key names one key for good.
         let retired = self.numbers(".retired")?.last().copied().unwrap_or(0);
@@ -405,6 +436,10 @@ impl LocalKeyring {
         if version == self.current()? {
             return Err(KeyError::Current(version));
         }
+        self.destroy(version)
+    }
+
+    fn destroy(&self, version: u32) -> Result<(), KeyError> {
         let path = self.path(version);
         if !path.exists() {
             return Err(KeyError::VersionMissing {
@@ -479,7 +514,7 @@ mod tests {
         let keys = provider(dir.path());
         assert_eq!(keys.versions().await.unwrap(), vec![1]);
         let data_key = DataKey::generate().unwrap();
-        let wrapped = keys.wrap(&data_key, BLOB).await.unwrap();
+        let wrapped = keys.wrap(&data_key, BLOB, 1).await.unwrap();
         assert_eq!(wrapped.version, 1);
         assert!(wrapped.text.starts_with("steward:v1:"));
         // Never the key's bytes in the wrapped key.
@@ -489,7 +524,7 @@ mod tests {
         assert_eq!(back.as_bytes(), data_key.as_bytes());
 
         assert_eq!(keys.rotate(0).await.unwrap(), 2);
-        let rewrapped = keys.rewrap(&wrapped.text, BLOB).await.unwrap();
+        let rewrapped = keys.rewrap(&wrapped.text, BLOB, 2).await.unwrap();
         assert_eq!(rewrapped.version, 2);
         assert!(matches!(
             keys.retire(2).await.unwrap_err(),
@@ -518,7 +553,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = provider(dir.path());
         let wrapped = keys
-            .wrap(&DataKey::generate().unwrap(), BLOB)
+            .wrap(&DataKey::generate().unwrap(), BLOB, 1)
             .await
             .unwrap();
         let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";

@@ -200,9 +200,11 @@ pub fn read_policy_dir(dir: &Path) -> Result<Vec<(String, String)>, StartError> 
     Ok(files)
 }
 
-/// Opens the key-encryption keys, checked against the versions the database knows, and
-/// records (audited) any local version the database does not know yet: the first one, or one
-/// whose rotation did not commit.
+/// Opens the key-encryption keys, checked against the versions the database knows (see
+/// `LocalKeyring::open`; with Vault, every recorded version must still give the same check
+/// value), finishes retirements the database recorded, and on the first start records the
+/// provider's current version (audited, `key.create`). Sealed blobs under another key
+/// provider refuse the start: they could not be opened.
 async fn open_keys(
     data_dir: &Path,
     vault: Option<&crate::keys::VaultSettings>,
@@ -219,6 +221,21 @@ async fn open_keys(
     let key_id = remote
         .as_ref()
         .map_or(LOCAL_KEY_ID.to_owned(), |vault| vault.key_id().to_owned());
+    let strangers: Vec<String> = store
+        .sealed_key_versions()
+        .await
+        .map_err(StartError::Store)?
+        .into_iter()
+        .filter(|(id, _, _)| *id != key_id)
+        .map(|(id, version, count)| format!("{count} under `{id}` v{version}"))
+        .collect();
+    if !strangers.is_empty() {
+        return Err(KeyError::Provider(format!(
+            "sealed blobs are wrapped by another key provider ({}); configure that provider, not `{key_id}`",
+            strangers.join(", ")
+        ))
+        .into());
+    }
     let known: Vec<KnownVersion> = store
         .key_versions(&key_id)
         .await
@@ -231,57 +248,76 @@ async fn open_keys(
         })
         .collect();
     let keys = match remote {
-        Some(vault) => KeyProvider::Vault(vault),
+        Some(vault) => {
+            let available = vault.versions().await?;
+            for known in known.iter().filter(|known| !known.retired) {
+                if !available.contains(&known.version) {
+                    return Err(KeyError::Absent {
+                        key_id: key_id.clone(),
+                        versions: vec![known.version],
+                    }
+                    .into());
+                }
+                if vault.check_value(known.version).await? != known.check_value {
+                    return Err(KeyError::Mismatch {
+                        key_id: key_id.clone(),
+                        version: known.version,
+                    }
+                    .into());
+                }
+            }
+            if let Some(retired) = known.iter().filter(|k| k.retired).map(|k| k.version).max()
+                && vault.min_decryption_version().await? <= retired
+            {
+                vault.retire(retired).await?;
+            }
+            KeyProvider::Vault(vault)
+        }
         None => KeyProvider::Local(LocalKeyring::open(
             &data_dir.join(crate::keys::KEK_DIR),
             &known,
         )?),
     };
-    if let KeyProvider::Vault(_) = &keys {
-        // Vault holds the keys; each version the database knows must still be the same key.
-        let available = keys.versions().await?;
-        for known in known.iter().filter(|known| !known.retired) {
-            if !available.contains(&known.version) {
-                return Err(KeyError::Absent {
-                    key_id: key_id.clone(),
-                    versions: vec![known.version],
-                }
-                .into());
-            }
-            if keys.check_value(known.version).await? != known.check_value {
-                return Err(KeyError::Mismatch {
-                    key_id: key_id.clone(),
-                    version: known.version,
-                }
-                .into());
-            }
-        }
+    if known.iter().any(|known| !known.retired) {
+        return Ok(keys);
     }
+    // First start (or every version retired): record the provider's current version.
+    let version = keys.current_version().await?;
     let now = crate::clock::format(clock.now());
-    for version in keys.versions().await? {
-        if known.iter().any(|known| known.version == version) {
-            continue;
-        }
-        let mut tx = store.begin().await.map_err(StartError::Store)?;
-        let row = steward_store::KeyVersion {
-            key_id: key_id.clone(),
-            version: i64::from(version),
-            check_value: keys.check_value(version).await?,
-            created_at: now.clone(),
-            retired_at: None,
-        };
-        tx.insert_key_version(&row)
+    let row = steward_store::KeyVersion {
+        key_id: key_id.clone(),
+        version: i64::from(version),
+        check_value: keys.check_value(version).await?,
+        created_at: now.clone(),
+        retired_at: None,
+    };
+    let mut tx = store.begin().await.map_err(StartError::Store)?;
+    if !tx
+        .insert_key_version(&row)
+        .await
+        .map_err(StartError::Store)?
+    {
+        // Another server recorded it at the same moment: it must be the same key.
+        drop(tx);
+        let theirs = store
+            .key_versions(&key_id)
             .await
-            .map_err(StartError::Store)?;
-        let draft = steward_core::audit::EventDraft {
-            actor: "steward".to_owned(),
-            action: "key.create".to_owned(),
-            subject: format!("key:{key_id}"),
-            payload: serde_json::json!({"version": version, "reason": "found at start, unknown to the database"}),
-            decision: serde_json::json!({"effect": "allow", "reasons": ["steward.startup"]}),
-        };
-        tx.commit(draft, &now).await.map_err(StartError::Store)?;
+            .map_err(StartError::Store)?
+            .into_iter()
+            .find(|known| known.version == i64::from(version));
+        if theirs.is_some_and(|theirs| theirs.check_value == row.check_value) {
+            return Ok(keys);
+        }
+        return Err(KeyError::Mismatch { key_id, version }.into());
     }
+    let draft = steward_core::audit::EventDraft {
+        actor: "steward".to_owned(),
+        action: "key.create".to_owned(),
+        subject: format!("key:{key_id}"),
+        payload: serde_json::json!({"version": version, "reason": "first start: the key provider's current version"}),
+        decision: serde_json::json!({"effect": "allow", "reasons": ["steward.startup"]}),
+    };
+    tx.commit(draft, &now).await.map_err(StartError::Store)?;
     Ok(keys)
 }
 

@@ -587,4 +587,22 @@ impl AuditedTx {
             Err(_) => Err(StoreError::Timeout(timeout)),
         }
     }
+
+    /// The newest version of `key_id` the database records and has not retired, with its
+    /// check value, read under the lock: the version new data keys are wrapped under.
+    pub async fn latest_usable_key_version(
+        &mut self,
+        key_id: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let query = sqlx::query_as::<_, (i64, String)>(
+            "SELECT version, check_value FROM key_versions WHERE key_id = $1 AND retired_at IS NULL ORDER BY version DESC LIMIT 1",
+        )
+        .bind(key_id);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_optional(&mut *self.tx)).await {
+            Ok(Ok(row)) => Ok(row),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
 }

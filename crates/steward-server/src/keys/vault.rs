@@ -55,6 +55,40 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The ciphertext of an encrypt or rewrap answer, which must be under `version`.
+fn wrapped_from(value: &Value, version: u32) -> Result<WrappedKey, KeyError> {
+    let text = value["data"]["ciphertext"]
+        .as_str()
+        .ok_or_else(|| provider_error("Vault's answer has no ciphertext"))?
+        .to_owned();
+    let got = version_of(&text)?;
+    if got != version {
+        return Err(provider_error(format!(
+            "Vault wrapped under version {got}, not the requested {version}"
+        )));
+    }
+    Ok(WrappedKey { version, text })
+}
+
+/// `http://` to a loopback host (`127.0.0.0/8`, `[::1]`, `localhost`), with an optional port.
+pub fn is_loopback_http(addr: &str) -> bool {
+    let Some(rest) = addr.strip_prefix("http://") else {
+        return false;
+    };
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port
+            .rsplit_once(':')
+            .map_or(host_port, |(host, _)| host)
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `vault:v<N>:…` → N.
 fn version_of(ciphertext: &str) -> Result<u32, KeyError> {
     ciphertext
@@ -67,9 +101,9 @@ fn version_of(ciphertext: &str) -> Result<u32, KeyError> {
 impl VaultTransit {
     /// Connects and checks that the transit key exists and derives keys from a context.
     pub async fn connect(settings: &VaultSettings) -> Result<VaultTransit, KeyError> {
-        if !settings.addr.starts_with("http://") {
+        if !is_loopback_http(&settings.addr) {
             return Err(provider_error(format!(
-                "vault_addr `{}` must be an http:// address (Vault Agent's listener on loopback); this build has no TLS",
+                "vault_addr `{}` must be an http:// address on loopback (Vault Agent's listener); this build has no TLS",
                 settings.addr
             )));
         }
@@ -79,8 +113,10 @@ impl VaultTransit {
                 message: err.to_string(),
             }
         })?);
+        // No redirects: the token and data keys go to the configured address and nowhere else.
         let http = reqwest::Client::builder()
             .timeout(VAULT_REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| provider_error(format!("cannot make an HTTP client: {err}")))?;
         let transit = VaultTransit {
@@ -117,10 +153,13 @@ impl VaultTransit {
         body: Option<Value>,
     ) -> Result<Value, KeyError> {
         let url = format!("{}/v1/{}/{path}", self.addr, self.mount);
+        let mut token = reqwest::header::HeaderValue::from_str(self.token.as_str())
+            .map_err(|_| provider_error("the Vault token file holds characters a header cannot"))?;
+        token.set_sensitive(true);
         let mut request = self
             .http
             .request(method, &url)
-            .header("X-Vault-Token", self.token.as_str());
+            .header("X-Vault-Token", token);
         if let Some(namespace) = &self.namespace {
             request = request.header("X-Vault-Namespace", namespace);
         }
@@ -194,9 +233,14 @@ impl VaultTransit {
             .ok_or_else(|| provider_error("Vault's key has no latest_version"))
     }
 
-    pub async fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, KeyError> {
+    pub async fn wrap(
+        &self,
+        key: &DataKey,
+        context: &str,
+        version: u32,
+    ) -> Result<WrappedKey, KeyError> {
         let plaintext = Zeroizing::new(b64(key.as_bytes()));
-        let body = json!({"plaintext": plaintext.as_str(), "context": b64(context.as_bytes())});
+        let body = json!({"plaintext": plaintext.as_str(), "context": b64(context.as_bytes()), "key_version": version});
         let value = self
             .call(
                 reqwest::Method::POST,
@@ -204,14 +248,7 @@ impl VaultTransit {
                 Some(body),
             )
             .await?;
-        let text = value["data"]["ciphertext"]
-            .as_str()
-            .ok_or_else(|| provider_error("Vault's encrypt answer has no ciphertext"))?
-            .to_owned();
-        Ok(WrappedKey {
-            version: version_of(&text)?,
-            text,
-        })
+        wrapped_from(&value, version)
     }
 
     pub async fn unwrap(&self, wrapped: &str, context: &str) -> Result<DataKey, KeyError> {
@@ -224,9 +261,14 @@ impl VaultTransit {
                 Some(body),
             )
             .await
-            .map_err(|_| KeyError::Unwrap {
-                key_id: self.key_id.clone(),
-                version,
+            .map_err(|err| match err {
+                // Vault's 400: the ciphertext does not open (changed, another blob's, too old).
+                // Anything else (down, sealed, forbidden) is an outage, not tampering.
+                KeyError::ProviderRefused { status: 400, .. } => KeyError::Unwrap {
+                    key_id: self.key_id.clone(),
+                    version,
+                },
+                other => other,
             })?;
         let plaintext = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
@@ -236,9 +278,14 @@ impl VaultTransit {
         DataKey::from_bytes(&plaintext).map_err(|err| KeyError::Malformed(err.to_string()))
     }
 
-    /// Re-wraps under the latest version inside Vault: the data key is never returned.
-    pub async fn rewrap(&self, wrapped: &str, context: &str) -> Result<WrappedKey, KeyError> {
-        let body = json!({"ciphertext": wrapped, "context": b64(context.as_bytes())});
+    /// Re-wraps under `version` inside Vault: the data key is never returned.
+    pub async fn rewrap(
+        &self,
+        wrapped: &str,
+        context: &str,
+        version: u32,
+    ) -> Result<WrappedKey, KeyError> {
+        let body = json!({"ciphertext": wrapped, "context": b64(context.as_bytes()), "key_version": version});
         let value = self
             .call(
                 reqwest::Method::POST,
@@ -246,14 +293,7 @@ impl VaultTransit {
                 Some(body),
             )
             .await?;
-        let text = value["data"]["ciphertext"]
-            .as_str()
-            .ok_or_else(|| provider_error("Vault's rewrap answer has no ciphertext"))?
-            .to_owned();
-        Ok(WrappedKey {
-            version: version_of(&text)?,
-            text,
-        })
+        wrapped_from(&value, version)
     }
 
     pub async fn rotate(&self) -> Result<u32, KeyError> {
@@ -266,21 +306,29 @@ impl VaultTransit {
         self.current().await
     }
 
-    /// Every version up to `version` stops decrypting and its material is trimmed.
+    /// Every version up to `version` stops encrypting and decrypting, and its material is
+    /// trimmed (Vault trims only below both minimums). Safe to repeat.
     pub async fn retire(&self, version: u32) -> Result<(), KeyError> {
+        let floor = version + 1;
         self.call(
             reqwest::Method::POST,
             &format!("keys/{}/config", self.key),
-            Some(json!({"min_decryption_version": version + 1})),
+            Some(json!({"min_decryption_version": floor, "min_encryption_version": floor})),
         )
         .await?;
         self.call(
             reqwest::Method::POST,
             &format!("keys/{}/trim", self.key),
-            Some(json!({"min_available_version": version + 1})),
+            Some(json!({"min_available_version": floor})),
         )
         .await?;
         Ok(())
+    }
+
+    /// The lowest version Vault still decrypts with.
+    pub async fn min_decryption_version(&self) -> Result<u32, KeyError> {
+        let info = self.info().await?;
+        Ok(info["min_decryption_version"].as_u64().unwrap_or(1) as u32)
     }
 
     /// Vault's HMAC of a fixed label under `version`: identifies the version's key material.

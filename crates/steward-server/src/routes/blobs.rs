@@ -76,30 +76,45 @@ impl PendingSeal {
     }
 }
 
-/// Wraps the data key under the current key version inside `tx` (so that no retirement can
-/// slip between wrapping and recording: retirement takes the same lock and never retires the
-/// current version) and records the sealed blob. `None`: a concurrent sealing of the same blob
-/// was recorded first; its row stands and this sealed file is to be discarded.
+/// The version new data keys are wrapped under, read under the lock: the newest version the
+/// database records and has not retired, provided this server's key provider holds the same
+/// key material (its check value). Retirement takes the same lock and never retires the
+/// newest version, so nothing is recorded under a destroyed key; a provider that is behind or
+/// different (another replica's rotation, an unrecorded version) refuses instead of wrapping.
+pub(crate) async fn wrapping_version(
+    app: &App,
+    tx: &mut steward_store::AuditedTx,
+) -> Result<u32, ApiError> {
+    let key_id = app.keys.key_id();
+    let Some((version, check_value)) = tx.latest_usable_key_version(key_id).await? else {
+        return Err(ApiError::internal(std::io::Error::other(format!(
+            "no usable version of `{key_id}` is recorded; restart the server to record its keys"
+        ))));
+    };
+    let version = version as u32;
+    let ours = app.keys.check_value(version).await.map_err(key_error)?;
+    if ours != check_value {
+        return Err(ApiError::internal(std::io::Error::other(format!(
+            "key version {version} of `{key_id}` here is not the one the database records; this server's keys are behind or different (copy keys/kek from the server that rotated, or check the key provider)"
+        ))));
+    }
+    Ok(version)
+}
+
+/// Wraps the data key under `wrapping_version` inside `tx` and records the sealed blob.
+/// `None`: a concurrent sealing of the same blob was recorded first; its row stands and this
+/// sealed file is to be discarded.
 pub(crate) async fn record_sealed(
     app: &App,
     tx: &mut steward_store::AuditedTx,
     pending: &PendingSeal,
 ) -> Result<Option<SealedBlob>, ApiError> {
+    let version = wrapping_version(app, tx).await?;
     let wrapped = app
         .keys
-        .wrap(&pending.key, pending.digest.as_str())
+        .wrap(&pending.key, pending.digest.as_str(), version)
         .await
         .map_err(key_error)?;
-    if !tx
-        .key_version_usable(app.keys.key_id(), i64::from(wrapped.version))
-        .await?
-    {
-        return Err(ApiError::internal(std::io::Error::other(format!(
-            "key version {} of `{}` is retired or unknown to the database; this server's keys/kek is behind, copy it from the server that rotated",
-            wrapped.version,
-            app.keys.key_id()
-        ))));
-    }
     let row = SealedBlob {
         digest: pending.digest.to_string(),
         ciphertext_digest: pending.sealed.ciphertext_digest.to_string(),
@@ -214,6 +229,10 @@ pub async fn upload_blob(
     {
         pending.discard(&app).await;
     }
+    // A plain upload that raced with a sealing of the same bytes: the sealing may have
+    // committed while this file was being written; no plaintext copy may outlive it.
+    let sealed_now = sealed_now
+        || (pending.is_none() && app.store.sealed_blob(expected.as_str()).await?.is_some());
     if sealed_now {
         // Sealed (by this upload or an earlier one): no plaintext copy may outlive it, also
         // one a plain upload racing with the sealing put back.

@@ -25,43 +25,55 @@ fn key_error(err: KeyError) -> ApiError {
 }
 
 async fn status(app: &App) -> Result<Value, ApiError> {
+    let key_id = app.keys.key_id().to_owned();
     let available = app.keys.versions().await.map_err(key_error)?;
-    let current = app.keys.current_version().await.map_err(key_error)?;
+    let recorded = app.store.key_versions(&key_id).await?;
     let counts = app.store.sealed_key_versions().await?;
-    let mut versions: Vec<Value> = Vec::new();
-    let mut numbers: Vec<i64> = available
+    let current = recorded
         .iter()
-        .map(|version| i64::from(*version))
+        .filter(|row| row.retired_at.is_none())
+        .map(|row| row.version)
+        .max();
+    let versions: Vec<Value> = recorded
+        .iter()
+        .map(|row| {
+            let data_keys = counts
+                .iter()
+                .find(|(id, version, _)| *id == key_id && *version == row.version)
+                .map_or(0, |(_, _, count)| *count);
+            json!({
+                "version": row.version,
+                "created_at": row.created_at,
+                "retired_at": row.retired_at,
+                "available": available.iter().any(|v| i64::from(*v) == row.version),
+                "data_keys": data_keys,
+            })
+        })
         .collect();
-    for (key_id, version, _) in &counts {
-        if key_id == app.keys.key_id() && !numbers.contains(version) {
-            numbers.push(*version);
-        }
-    }
-    numbers.sort_unstable();
-    for version in numbers {
-        let data_keys = counts
-            .iter()
-            .find(|(key_id, v, _)| key_id == app.keys.key_id() && *v == version)
-            .map_or(0, |(_, _, count)| *count);
-        versions.push(json!({
-            "version": version,
-            "available": available.iter().any(|v| i64::from(*v) == version),
-            "data_keys": data_keys,
-        }));
-    }
     let other_keys: Vec<Value> = counts
         .iter()
-        .filter(|(key_id, _, _)| key_id != app.keys.key_id())
-        .map(|(key_id, version, count)| json!({"key_id": key_id, "version": version, "data_keys": count}))
+        .filter(|(id, _, _)| *id != key_id)
+        .map(|(id, version, count)| json!({"key_id": id, "version": version, "data_keys": count}))
         .collect();
     Ok(json!({
         "provider": app.keys.provider(),
-        "key_id": app.keys.key_id(),
+        "key_id": key_id,
         "current_version": current,
         "versions": versions,
         "other_keys": other_keys,
     }))
+}
+
+/// The newest version the database records as usable.
+async fn recorded_current(app: &App) -> Result<u32, ApiError> {
+    app.store
+        .key_versions(app.keys.key_id())
+        .await?
+        .iter()
+        .filter(|row| row.retired_at.is_none())
+        .map(|row| row.version as u32)
+        .max()
+        .ok_or_else(|| ApiError::Conflict("no usable key version is recorded".into()))
 }
 
 pub async fn show(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -76,10 +88,12 @@ pub async fn show(State(app): State<App>, caller: Caller) -> Result<Json<Value>,
     Ok(ok(status(&app).await?))
 }
 
-/// Adds a key version and re-wraps every data key under it, in one audited transaction that
-/// also records the version (with its check value). The re-wrapping happens under the write
-/// lock, so no retirement can interleave; a data key that does not unwrap is left where it
-/// is and named in the answer, never lost. Safe to repeat.
+/// Adds a key version and re-wraps every data key under it. The version is recorded first,
+/// with its check value, in its own audited transaction (if that fails, a local key file made
+/// for it is removed: nothing can be wrapped under an unrecorded version). The data keys are
+/// then re-wrapped outside the lock (for Vault, one `rewrap` call each) and written in a second
+/// audited transaction, each guarded by the version it was read at and by the new version
+/// still being usable. A data key that does not re-wrap stays where it is and is named.
 pub async fn rotate(
     State(app): State<App>,
     caller: Caller,
@@ -93,51 +107,80 @@ pub async fn rotate(
     )
     .await?;
     let key_id = app.keys.key_id().to_owned();
-    let previous = app.keys.current_version().await.map_err(key_error)?;
-    let known_max = app
-        .store
-        .key_versions(&key_id)
-        .await?
+    let recorded = app.store.key_versions(&key_id).await?;
+    let previous = recorded
+        .iter()
+        .filter(|row| row.retired_at.is_none())
+        .map(|row| row.version)
+        .max();
+    let known_max = recorded
         .iter()
         .map(|row| row.version as u32)
         .max()
         .unwrap_or(0);
     let version = app.keys.rotate(known_max).await.map_err(key_error)?;
-    let record = steward_store::KeyVersion {
-        key_id: key_id.clone(),
-        version: i64::from(version),
-        check_value: app.keys.check_value(version).await.map_err(key_error)?,
-        created_at: app.now(),
-        retired_at: None,
-    };
-    let mut tx = app.store.begin().await?;
-    if !tx.insert_key_version(&record).await? {
-        return Err(ApiError::Conflict(format!(
-            "key version {version} of `{key_id}` was made elsewhere at the same time; rotate again"
-        )));
+    let recorded = async {
+        let record = steward_store::KeyVersion {
+            key_id: key_id.clone(),
+            version: i64::from(version),
+            check_value: app.keys.check_value(version).await.map_err(key_error)?,
+            created_at: app.now(),
+            retired_at: None,
+        };
+        let mut tx = app.store.begin().await?;
+        if !tx.insert_key_version(&record).await? {
+            return Err(ApiError::Conflict(format!(
+                "key version {version} of `{key_id}` was made elsewhere at the same time; rotate again"
+            )));
+        }
+        commit(
+            &app,
+            tx,
+            event(
+                &caller,
+                format!("key:{key_id}"),
+                json!({"key_id": key_id, "previous_version": previous, "version": version, "step": "version recorded"}),
+                &decision,
+            ),
+        )
+        .await
     }
-    let mut count = 0u64;
+    .await;
+    if let Err(err) = recorded {
+        let _ = app.keys.discard(version).await;
+        return Err(err);
+    }
+    let mut rewrapped = Vec::new();
     let mut failures = Vec::new();
     for row in app.store.sealed_blobs().await? {
         if row.key_id != key_id || row.key_version == i64::from(version) {
             continue;
         }
-        match app.keys.rewrap(&row.wrapped_key, &row.digest).await {
-            // Guarded by the version read: a row another rotation moved is left to it.
-            Ok(new) => {
-                if tx
-                    .rewrap_sealed_blob(
-                        &row.digest,
-                        row.key_version,
-                        i64::from(new.version),
-                        &new.text,
-                    )
-                    .await?
-                {
-                    count += 1;
-                }
-            }
+        match app
+            .keys
+            .rewrap(&row.wrapped_key, &row.digest, version)
+            .await
+        {
+            Ok(new) => rewrapped.push((row, new)),
             Err(err) => failures.push(json!({"digest": row.digest, "problem": err.to_string()})),
+        }
+    }
+    let mut tx = app.store.begin().await?;
+    let mut count = 0u64;
+    if tx.key_version_usable(&key_id, i64::from(version)).await? {
+        for (row, new) in &rewrapped {
+            // Guarded by the version read: a row another rotation moved is left to it.
+            if tx
+                .rewrap_sealed_blob(
+                    &row.digest,
+                    row.key_version,
+                    i64::from(new.version),
+                    &new.text,
+                )
+                .await?
+            {
+                count += 1;
+            }
         }
     }
     let payload = json!({
@@ -178,22 +221,18 @@ pub async fn retire(
         Facts::default(),
     )
     .await?;
-    let current = app.keys.current_version().await.map_err(key_error)?;
+    let current = recorded_current(&app).await?;
     if body.version >= current {
         return Err(key_error(KeyError::Current(current)));
     }
-    let available = app.keys.versions().await.map_err(key_error)?;
-    let retiring: Vec<u32> = available
+    let retiring: Vec<u32> = app
+        .store
+        .key_versions(app.keys.key_id())
+        .await?
         .iter()
-        .copied()
-        .filter(|version| *version <= body.version)
+        .filter(|row| row.retired_at.is_none() && row.version <= i64::from(body.version))
+        .map(|row| row.version as u32)
         .collect();
-    if retiring.is_empty() {
-        return Err(key_error(KeyError::VersionMissing {
-            key_id: app.keys.key_id().to_owned(),
-            version: body.version,
-        }));
-    }
     // The count is read under the write lock, and sealing and rotation wrap under that same
     // lock with the current version, which is above these: nothing can be wrapped under them
     // after this transaction.
@@ -206,6 +245,15 @@ pub async fn retire(
             version: body.version,
             count,
         }));
+    }
+    // Nothing left to retire in the database: finish destroying what an earlier retirement
+    // recorded (it is safe to repeat), without a new event.
+    if retiring.is_empty() {
+        tx.rollback().await?;
+        app.keys.retire(body.version).await.map_err(key_error)?;
+        return Ok(created(
+            json!({"key_id": app.keys.key_id(), "up_to_version": body.version, "retired": []}),
+        ));
     }
     tx.retire_key_versions_up_to(app.keys.key_id(), i64::from(body.version), &app.now())
         .await?;

@@ -3,6 +3,7 @@
 
 use axum::http::Method;
 use serde_json::{Value, json};
+use steward_server::config::RawConfig;
 
 use crate::support::{ARTIFACT, TestServer, artifact_digest, complete_manifest};
 
@@ -157,8 +158,16 @@ async fn a_keyring_behind_the_database_refuses_to_seal_and_keeps_nothing() {
         0,
         "ciphertext discarded"
     );
-    let hex = artifact_digest().trim_start_matches("sha256:").to_owned();
-    assert!(!server.dir.path().join("blobs/sha256").join(hex).exists());
+    assert!(
+        server
+            .app
+            .store
+            .sealed_blob(&artifact_digest())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing recorded"
+    );
     // The error names no key material.
     assert!(!put.body.to_string().contains("steward:v"), "{}", put.body);
 }
@@ -208,4 +217,67 @@ async fn a_sealed_non_weight_blob_is_still_served_and_never_written_back_in_plai
     let response = server.request(Some(&admin), Method::GET, &blob, None).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.body, Value::String(ARTIFACT.into()));
+}
+
+/// Retiring "up to N" destroys every older version at once, only once no data key needs any
+/// of them, and never the current one.
+#[tokio::test]
+async fn retiring_up_to_a_version_destroys_every_older_one() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token.clone();
+    let blob = format!("/api/v1/blobs/{}?seal=true", artifact_digest());
+    let put = server
+        .request(
+            Some(&admin),
+            Method::PUT,
+            &blob,
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    for expected in [2, 3] {
+        let rotated = server
+            .admin(Method::POST, "/api/v1/keys/rotate", Some(json!({})))
+            .await;
+        assert_eq!(rotated["version"], expected, "{rotated}");
+    }
+    let kek = server.dir.path().join("keys/kek");
+    for version in 1..=3 {
+        assert!(kek.join(format!("v{version}.key")).exists(), "v{version}");
+    }
+    let retired = server
+        .admin(
+            Method::POST,
+            "/api/v1/keys/retire",
+            Some(json!({"version": 2})),
+        )
+        .await;
+    assert_eq!(retired["retired"], json!([1, 2]), "{retired}");
+    assert!(!kek.join("v1.key").exists() && !kek.join("v2.key").exists());
+    assert!(kek.join("v1.retired").exists() && kek.join("v2.retired").exists());
+    let keys = server.admin(Method::GET, "/api/v1/keys", None).await;
+    assert_eq!(keys["current_version"], 3, "{keys}");
+    let refused = server
+        .request(
+            Some(&admin),
+            Method::POST,
+            "/api/v1/keys/retire",
+            Some(json!({"version": 3})),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let read = server
+        .request(
+            Some(&admin),
+            Method::GET,
+            &format!("/api/v1/blobs/{}", artifact_digest()),
+            None,
+        )
+        .await;
+    assert_eq!(read.body, Value::String(ARTIFACT.into()));
+    // A restart keeps the keyring as the database says.
+    let config =
+        steward_server::config::Config::load(server.dir.path(), &RawConfig::default()).unwrap();
+    steward_server::state::App::open(config).await.unwrap();
+    assert!(kek.join("v3.key").exists());
 }

@@ -31,6 +31,7 @@ struct Transit {
     derived: bool,
     versions: BTreeMap<u32, [u8; 32]>,
     min_decryption_version: u32,
+    min_encryption_version: u32,
     calls: Vec<String>,
 }
 
@@ -150,7 +151,7 @@ async fn read_key(
     Json(json!({"data": {
         "name": "steward", "type": "aes256-gcm96", "derived": transit.derived,
         "latest_version": transit.latest(), "min_decryption_version": transit.min_decryption_version,
-        "min_encryption_version": 0, "keys": keys,
+        "min_encryption_version": transit.min_encryption_version, "keys": keys,
     }}))
     .into_response()
 }
@@ -170,14 +171,23 @@ async fn operation(
         Ok(context) => context,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, message),
     };
+    // `key_version` (encrypt, rewrap) must exist and be at least min_encryption_version.
+    let version = body["key_version"]
+        .as_u64()
+        .map_or(transit.latest(), |v| v as u32);
+    if (operation == "encrypt" || operation == "rewrap")
+        && (version < transit.min_encryption_version || !transit.versions.contains_key(&version))
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "requested version for encryption is not valid",
+        );
+    }
     match operation.as_str() {
         "encrypt" => {
-            let ciphertext = transit.encrypt(
-                transit.latest(),
-                &unb64(body["plaintext"].as_str().unwrap_or_default()),
-                &context,
-            );
-            Json(json!({"data": {"ciphertext": ciphertext, "key_version": transit.latest()}}))
+            let plaintext = unb64(body["plaintext"].as_str().unwrap_or_default());
+            let ciphertext = transit.encrypt(version, &plaintext, &context);
+            Json(json!({"data": {"ciphertext": ciphertext, "key_version": version}}))
                 .into_response()
         }
         "decrypt" => match transit
@@ -189,8 +199,9 @@ async fn operation(
         "rewrap" => {
             match transit.decrypt(body["ciphertext"].as_str().unwrap_or_default(), &context) {
                 Ok(plaintext) => {
-                    let ciphertext = transit.encrypt(transit.latest(), &plaintext, &context);
-                    Json(json!({"data": {"ciphertext": ciphertext, "key_version": transit.latest()}})).into_response()
+                    let ciphertext = transit.encrypt(version, &plaintext, &context);
+                    Json(json!({"data": {"ciphertext": ciphertext, "key_version": version}}))
+                        .into_response()
                 }
                 Err(err) => refuse(StatusCode::BAD_REQUEST, &err),
             }
@@ -213,7 +224,11 @@ async fn hmac(
     let version = body["key_version"]
         .as_u64()
         .map_or(transit.latest(), |v| v as u32);
-    let Some(key) = transit.versions.get(&version) else {
+    let Some(key) = transit
+        .versions
+        .get(&version)
+        .filter(|_| version >= transit.min_encryption_version)
+    else {
         return refuse(StatusCode::BAD_REQUEST, "invalid key version");
     };
     let mut mac =
@@ -243,14 +258,24 @@ async fn manage(
             if let Some(min) = body["min_decryption_version"].as_u64() {
                 transit.min_decryption_version = min as u32;
             }
+            if let Some(min) = body["min_encryption_version"].as_u64() {
+                transit.min_encryption_version = min as u32;
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         "trim" => {
+            // Vault trims only below both minimums, and only once min_encryption_version is set.
             let min = body["min_available_version"].as_u64().unwrap_or(0) as u32;
-            if min > transit.min_decryption_version {
+            if transit.min_encryption_version == 0 {
                 return refuse(
                     StatusCode::BAD_REQUEST,
-                    "cannot be set greater than min_decryption_version",
+                    "minimum encryption version should be set before trimming",
+                );
+            }
+            if min > transit.min_decryption_version || min > transit.min_encryption_version {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "cannot be set greater than min_decryption_version or min_encryption_version",
                 );
             }
             transit.versions.retain(|version, _| *version >= min);
@@ -265,6 +290,7 @@ async fn fake_vault(derived: bool) -> (String, Shared) {
         derived,
         versions: BTreeMap::from([(1, random_key())]),
         min_decryption_version: 1,
+        min_encryption_version: 0,
         calls: Vec::new(),
     }));
     let router = axum::Router::new()
@@ -384,6 +410,31 @@ async fn weights_are_sealed_rotated_and_retired_through_vault_transit() {
         )
         .await;
     assert_eq!(refused.status, 409, "{}", refused.body);
+    // Repeating a retirement is harmless.
+    let again = server
+        .admin(
+            Method::POST,
+            "/api/v1/keys/retire",
+            Some(json!({"version": 1})),
+        )
+        .await;
+    assert_eq!(again["retired"], json!([]), "{again}");
+
+    // A version made in Vault outside Steward (a manual or automatic rotation) is not used
+    // until it is recorded: sealing goes on under the recorded version.
+    vault.lock().unwrap().versions.insert(3, random_key());
+    let other = steward_core::domain::Digest::of_bytes(b"other weights").to_string();
+    let put = server
+        .request(
+            Some(&admin),
+            Method::PUT,
+            &format!("/api/v1/blobs/{other}?seal=true"),
+            Some(Value::String("other weights".into())),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    assert_eq!(put.body["sealed"]["key_version"], 2, "{}", put.body);
+    vault.lock().unwrap().versions.remove(&3);
 
     // The same data directory against a Vault whose key is not the one the database knows.
     vault.lock().unwrap().versions.insert(2, random_key());

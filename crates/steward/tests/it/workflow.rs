@@ -511,6 +511,25 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     assert!(stderr.contains("current version"), "{stderr}");
     admin.ok(&["keys", "retire", "1"]);
     assert!(!data_dir.join("keys/kek/v1.key").exists());
+    // Anyone who may upload may seal any blob, the package's own manifest included: readers
+    // of manifests (verification, pull) read it either way, and no plaintext copy remains.
+    let manifest_file = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let sealed_manifest = reqwest::Client::new()
+        .put(format!("{}/api/v1/blobs/{digest}?seal=true", admin.url))
+        .bearer_auth(&admin.token)
+        .body(std::fs::read(&manifest_file).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sealed_manifest.status(), 201);
+    assert!(
+        !data_dir
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+            .exists()
+    );
     let verified = admin.json(&["versions", "verify", &digest]);
     assert_eq!(verified["verified"], true, "{verified}");
     assert_eq!(verified["checked"], 12, "{verified}");
