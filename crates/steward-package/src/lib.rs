@@ -94,6 +94,8 @@ pub enum PackError {
     NoBusinessUnit(String),
     #[error("not a package archive: {0}")]
     BadArchive(String),
+    #[error("signing: {0}")]
+    Sign(#[from] signing::SignError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
@@ -171,7 +173,7 @@ pub fn pack(
     out: &Path,
     documentation: &VersionManifest,
     options: &PackOptions,
-    signer: Option<&p256::ecdsa::SigningKey>,
+    signer: Option<&dyn signing::Signer>,
 ) -> Result<Packed, PackError> {
     pack_with_progress(model_dir, out, documentation, options, signer, &|_, _| {})
 }
@@ -199,7 +201,7 @@ pub fn pack_with_progress(
     out: &Path,
     documentation: &VersionManifest,
     options: &PackOptions,
-    signer: Option<&p256::ecdsa::SigningKey>,
+    signer: Option<&dyn signing::Signer>,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Packed, PackError> {
     if !is_valid_tag(&options.tag) {
@@ -366,7 +368,7 @@ pub fn pack_with_progress(
             config_digest.hex().to_owned(),
         ));
         let files = signing::sorted_files(files);
-        let bundle = signing::sign_files(&options.name, &files, key);
+        let bundle = signing::sign_files(&options.name, &files, key)?;
         let (bundle_digest, bundle_size) = layout.write_blob(&to_json_bytes(&bundle))?;
         governance_layers.push(json!({"mediaType": signing::BUNDLE_MEDIA_TYPE, "digest": bundle_digest.as_str(), "size": bundle_size}));
         // SLSA provenance of this build, about the model manifest and every packed file.
@@ -380,7 +382,7 @@ pub fn pack_with_progress(
             dependencies: &dependencies,
             classification_checked: options.classification_policy.is_some(),
         });
-        let envelope = provenance::sign(&statement, key);
+        let envelope = provenance::sign(&statement, key)?;
         let (provenance_digest, provenance_size) = layout.write_blob(&to_json_bytes(&envelope))?;
         governance_layers.push(json!({
             "mediaType": provenance::PROVENANCE_MEDIA_TYPE, "digest": provenance_digest.as_str(), "size": provenance_size,

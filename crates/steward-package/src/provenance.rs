@@ -6,7 +6,7 @@
 //! reading and no random id; the build time is the pinned `created` of the package, and
 //! ECDSA signing is deterministic.
 
-use p256::ecdsa::{SigningKey, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 use serde_json::{Value, json};
 use steward_core::domain::Digest;
 
@@ -85,7 +85,7 @@ pub fn statement(facts: &BuildFacts<'_>) -> Value {
 }
 
 /// The statement signed as a DSSE envelope.
-pub fn sign(statement: &Value, key: &SigningKey) -> Value {
+pub fn sign(statement: &Value, key: &dyn signing::Signer) -> Result<Value, SignError> {
     let payload = serde_json::to_vec(statement).unwrap_or_default();
     signing::dsse_envelope(PAYLOAD_TYPE, &payload, key)
 }

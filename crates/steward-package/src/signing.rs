@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
@@ -219,9 +219,29 @@ fn statement(model_name: &str, files: &[(String, String)]) -> Value {
     })
 }
 
+/// What signs: an ECDSA P-256 key held here (PEM) or elsewhere (Vault transit). `sign`
+/// returns a DER signature over SHA-256 of `message`.
+pub trait Signer {
+    fn verifying_key(&self) -> VerifyingKey;
+    fn sign_der(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+}
+
+/// A key in memory; ECDSA here is deterministic (RFC 6979), so the same payload and key give
+/// the same signature.
+impl Signer for SigningKey {
+    fn verifying_key(&self) -> VerifyingKey {
+        *SigningKey::verifying_key(self)
+    }
+
+    fn sign_der(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let signature: Signature = p256::ecdsa::signature::Signer::sign(self, message);
+        let der: DerSignature = signature.to_der();
+        Ok(der.as_bytes().to_vec())
+    }
+}
+
 /// Signs the model directory `root`; returns the bundle (to be written to `model.sig`).
-/// Signs the model directory `root`; returns the bundle (to be written to `model.sig`).
-pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Value, SignError> {
+pub fn sign(root: &Path, signature_file: &Path, key: &dyn Signer) -> Result<Value, SignError> {
     let files = hash_files(root, signature_file)?;
     let name = root
         .canonicalize()
@@ -231,22 +251,32 @@ pub fn sign(root: &Path, signature_file: &Path, key: &SigningKey) -> Result<Valu
                 .map(|name| name.to_string_lossy().into_owned())
         })
         .unwrap_or_default();
-    Ok(sign_files(&name, &files, key))
+    sign_files(&name, &files, key)
 }
 
-/// A DSSE envelope over `payload`, signed with `key` (ECDSA P-256, DER). ECDSA here is
-/// deterministic (RFC 6979), so the same payload and key give the same envelope.
-pub fn dsse_envelope(payload_type: &str, payload: &[u8], key: &SigningKey) -> Value {
-    let signature: Signature = key.sign(&pae(payload_type, payload));
-    let der: DerSignature = signature.to_der();
+/// A DSSE envelope over `payload`, signed with `key` (ECDSA P-256, DER).
+pub fn dsse_envelope(
+    payload_type: &str,
+    payload: &[u8],
+    key: &dyn Signer,
+) -> Result<Value, SignError> {
+    let der = key.sign_der(&pae(payload_type, payload))?;
+    // A signer elsewhere (Vault) is checked: what goes out must verify.
+    let signature = Signature::from_der(&der)
+        .map_err(|_| SignError::Invalid("the signer returned a malformed signature".into()))?;
+    key.verifying_key()
+        .verify(&pae(payload_type, payload), &signature)
+        .map_err(|_| {
+            SignError::Invalid("the signer's signature does not verify with its public key".into())
+        })?;
     let engine = base64::engine::general_purpose::STANDARD;
-    json!({
+    Ok(json!({
         "payload": engine.encode(payload),
         "payloadType": payload_type,
         // DSSE verifiers such as securesystemslib match signatures to keys by `keyid`;
         // it is not authenticated, so it is the key hint again.
-        "signatures": [{"sig": engine.encode(der.as_bytes()), "keyid": key_hint(key.verifying_key()).unwrap_or_default()}],
-    })
+        "signatures": [{"sig": engine.encode(&der), "keyid": key_hint(&key.verifying_key()).unwrap_or_default()}],
+    }))
 }
 
 /// The payload of a DSSE envelope of `payload_type` that one of its signatures verifies with
@@ -284,13 +314,17 @@ pub fn open_dsse(
 }
 
 /// Signs a list of `(path, sha256 hex)` (already in model_signing order): the bundle.
-pub fn sign_files(name: &str, files: &[(String, String)], key: &SigningKey) -> Value {
+pub fn sign_files(
+    name: &str,
+    files: &[(String, String)],
+    key: &dyn Signer,
+) -> Result<Value, SignError> {
     let payload = serde_json::to_vec(&statement(name, files)).unwrap_or_default();
-    json!({
+    Ok(json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {"publicKey": {"hint": key_hint(key.verifying_key()).unwrap_or_default()}, "tlogEntries": []},
-        "dsseEnvelope": dsse_envelope(PAYLOAD_TYPE, &payload, key),
-    })
+        "verificationMaterial": {"publicKey": {"hint": key_hint(&key.verifying_key()).unwrap_or_default()}, "tlogEntries": []},
+        "dsseEnvelope": dsse_envelope(PAYLOAD_TYPE, &payload, key)?,
+    }))
 }
 
 /// Checks the bundle's signature with `key` and returns the signed `(path, sha256 hex)` list.

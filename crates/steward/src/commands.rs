@@ -287,8 +287,9 @@ pub enum PackageCommand {
         /// Creation time recorded in the package (default: the Unix epoch, for reproducibility).
         #[arg(long, default_value = "1970-01-01T00:00:00Z")]
         created: String,
-        /// Sign the packed files with this ECDSA P-256 private key (PEM). Servers refuse
-        /// unsigned packages unless configured otherwise.
+        /// Sign the packed files with this ECDSA P-256 private key (PEM), or `vault:NAME` for a
+        /// Vault transit key of type ecdsa-p256. Servers refuse unsigned packages unless
+        /// configured otherwise.
         #[arg(long)]
         sign_key: Option<PathBuf>,
         /// The organisation's classification policy (YAML): its rules for every environment
@@ -309,6 +310,7 @@ pub enum PackageCommand {
     /// OpenSSF model-signing format (`model_signing verify key` accepts it).
     Sign {
         dir: PathBuf,
+        /// An ECDSA P-256 private key (PEM), or `vault:NAME` for a Vault transit key.
         #[arg(long)]
         key: PathBuf,
         /// Where to write the signature (default: DIR/model.sig).
@@ -434,6 +436,11 @@ fn overrides(listen: Option<String>, database_url: Option<String>) -> RawConfig 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::new(&cli.server, cli.token.clone());
     let output = cli.output;
+    let vault = crate::signer::VaultAccess {
+        addr: cli.vault_addr.clone(),
+        token: cli.vault_token.clone(),
+        mount: cli.vault_transit_mount.clone(),
+    };
     match cli.command {
         Command::Init {
             data_dir,
@@ -474,10 +481,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
                 })
                 .transpose()?;
-            let signer = sign_key
-                .as_deref()
-                .map(steward_package::signing::load_signing_key)
-                .transpose()?;
+            let signer = match sign_key.as_deref() {
+                Some(spec) => Some(crate::signer::load(spec, &vault).await?),
+                None => None,
+            };
             let (documentation, warnings) =
                 register::documentation(&dir, layout, version.as_deref())?;
             for warning in &warnings {
@@ -514,7 +521,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &layout,
                     &documentation,
                     &options,
-                    signer.as_ref(),
+                    signer.as_deref(),
                     &report,
                 )?;
                 steward_package::archive::write_archive(&layout, &out)?;
@@ -525,7 +532,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &out,
                     &documentation,
                     &options,
-                    signer.as_ref(),
+                    signer.as_deref(),
                     &report,
                 )?
             };
@@ -575,8 +582,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let signature =
                 signature.unwrap_or_else(|| dir.join(steward_package::signing::SIGNATURE_FILE));
-            let key = steward_package::signing::load_signing_key(&key)?;
-            let bundle = steward_package::signing::sign(&dir, &signature, &key)?;
+            let key = crate::signer::load(&key, &vault).await?;
+            let bundle = steward_package::signing::sign(&dir, &signature, key.as_ref())?;
             std::fs::write(&signature, serde_json::to_vec(&bundle)?)
                 .with_context(|| format!("writing {}", signature.display()))?;
             println!("Signed {} into {}.", dir.display(), signature.display());

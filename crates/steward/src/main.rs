@@ -10,6 +10,7 @@ mod demo;
 mod package;
 mod progress;
 mod register;
+mod signer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,20 @@ pub struct Cli {
     /// Output format of client commands.
     #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
     pub output: Output,
+    /// Vault for `--sign-key vault:NAME`: an http:// address on loopback (Vault Agent).
+    #[arg(
+        long,
+        global = true,
+        env = "VAULT_ADDR",
+        default_value = "http://127.0.0.1:8200"
+    )]
+    pub vault_addr: String,
+    /// Vault token for `--sign-key vault:NAME`.
+    #[arg(long, global = true, env = "VAULT_TOKEN", hide_env_values = true)]
+    pub vault_token: Option<String>,
+    /// Vault transit mount for `--sign-key vault:NAME`.
+    #[arg(long, global = true, default_value = "transit")]
+    pub vault_transit_mount: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod kill;
+mod vault_sign;
 mod witness;
 mod workflow;
 
