@@ -9,6 +9,7 @@ pub mod audit;
 pub mod canonical;
 pub mod docs;
 pub mod domain;
+pub mod drift;
 pub mod import;
 pub mod manifest;
 pub mod schema;
