@@ -227,6 +227,27 @@ pub enum VersionCommand {
 }
 
 #[derive(Subcommand)]
+pub enum DriftCommand {
+    /// PSI and the two-sample KS test for every column shared by two CSV files (with a header
+    /// row); exits 1 when a column drifted (PSI >= --psi-threshold, or KS p <= --ks-alpha).
+    Report {
+        /// The reference sample (e.g. training data).
+        #[arg(long)]
+        reference: PathBuf,
+        /// The current sample (e.g. validation data, or recent traffic).
+        #[arg(long)]
+        current: PathBuf,
+        /// Only these columns (repeat or comma-separate); default every shared column.
+        #[arg(long, value_delimiter = ',')]
+        column: Vec<String>,
+        #[arg(long, default_value_t = 0.1)]
+        psi_threshold: f64,
+        #[arg(long, default_value_t = 0.05)]
+        ks_alpha: f64,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum KeyCommand {
     /// Key versions and how many data keys each wraps.
     List,
@@ -632,6 +653,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("FAILED: {err}");
                     return Ok(ExitCode::from(1));
                 }
+            }
+        }
+        Command::Drift(DriftCommand::Report {
+            reference,
+            current,
+            column,
+            psi_threshold,
+            ks_alpha,
+        }) => {
+            let mut report = crate::drift::report(&reference, &current, &column)?;
+            let drifted = crate::drift::drifted(&report, psi_threshold, ks_alpha);
+            report["thresholds"] = json!({"psi": psi_threshold, "ks_alpha": ks_alpha});
+            report["drifted"] = json!(drifted);
+            print(
+                output,
+                &report,
+                &[
+                    "column",
+                    "psi",
+                    "ks_statistic",
+                    "ks_pvalue",
+                    "reference_values",
+                    "current_values",
+                ],
+            );
+            if !drifted.is_empty() {
+                if output == Output::Table {
+                    println!("Drifted: {}", drifted.join(", "));
+                }
+                return Ok(ExitCode::from(1));
             }
         }
         Command::Keys(KeyCommand::List) => {

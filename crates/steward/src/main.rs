@@ -7,6 +7,7 @@
 mod client;
 mod commands;
 mod demo;
+mod drift;
 mod package;
 mod progress;
 mod register;
@@ -122,6 +123,9 @@ pub enum Command {
     /// Vulnerability advisories (OSV) against a package's SBOM.
     #[command(subcommand)]
     Advisories(commands::AdvisoryCommand),
+    /// Drift between a reference sample and a current one (PSI, two-sample KS), offline.
+    #[command(subcommand)]
+    Drift(commands::DriftCommand),
     /// Key-encryption keys of blobs sealed at rest: status, rotation, retirement.
     #[command(subcommand)]
     Keys(commands::KeyCommand),

@@ -240,3 +240,117 @@ fn packing_shows_progress_on_a_terminal_only() {
         "{drawn}"
     );
 }
+
+/// `steward drift report` over CSV files gives the golden scipy/numpy values per column and
+/// exits 1 when a column drifted.
+#[test]
+fn drift_report_over_csv_matches_the_goldens_and_gates() {
+    let golden: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../steward-core/test_data/drift/golden.json"
+    ))
+    .unwrap();
+    let case = |name: &str| {
+        golden["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|case| case["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let stable = case("same distribution, 300 vs 250");
+    let income = case("skewed incomes, 1000 vs 800");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |file: &str, side: &str| {
+        let (a, b) = (
+            stable[side].as_array().unwrap(),
+            income[side].as_array().unwrap(),
+        );
+        let mut text = String::from("stable,income,comment\n");
+        for row in 0..a.len().max(b.len()) {
+            let cell = |values: &Vec<serde_json::Value>| {
+                values.get(row).map_or(String::new(), |v| v.to_string())
+            };
+            text.push_str(&format!("{},{},note\n", cell(a), cell(b)));
+        }
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (reference, current) = (
+        write("reference.csv", "reference"),
+        write("current.csv", "current"),
+    );
+    let output = steward()
+        .args(["drift", "report", "-o", "json", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["drifted"],
+        serde_json::json!(["income", "comment"]),
+        "{report}"
+    );
+    for (column, case) in [("stable", &stable), ("income", &income)] {
+        let item = report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["column"] == column)
+            .unwrap();
+        for (ours, theirs) in [
+            ("psi", "psi"),
+            ("ks_statistic", "ks_statistic"),
+            ("ks_pvalue", "ks_pvalue"),
+        ] {
+            let (a, b) = (item[ours].as_f64().unwrap(), case[theirs].as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs(),
+                "{column} {ours}: {a} vs {b}"
+            );
+        }
+    }
+    // Text columns cannot be compared and say so.
+    let comment = &report["items"][2];
+    assert_eq!(comment["column"], "comment");
+    assert!(
+        comment["error"]
+            .as_str()
+            .unwrap()
+            .contains("no finite values"),
+        "{comment}"
+    );
+    let stable_only = steward()
+        .args(["drift", "report", "--column", "stable", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stable_only.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&stable_only.stdout)
+    );
+    let missing = steward()
+        .args(["drift", "report", "--column", "nope", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("column `nope` is not in both files")
+    );
+}
