@@ -6,6 +6,7 @@
 //! function and is tested without a server or a database.
 
 pub mod audit;
+pub mod calendar;
 pub mod canonical;
 pub mod docs;
 pub mod domain;
