@@ -127,7 +127,7 @@ impl Window {
 }
 
 /// RFC 5545 `DURATION` (`P1D`, `PT4H30M`, `P2W`) in seconds.
-fn parse_duration(text: &str) -> Option<i64> {
+pub fn parse_duration(text: &str) -> Option<i64> {
     let rest = text.strip_prefix('P')?;
     let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
     let mut seconds = 0i64;

@@ -102,6 +102,10 @@ pub enum Action {
     KeyRetire,
     #[serde(rename = "version.verify")]
     VersionVerify,
+    #[serde(rename = "calendar.read")]
+    CalendarRead,
+    #[serde(rename = "calendar.manage")]
+    CalendarManage,
 }
 
 impl Action {
@@ -140,6 +144,8 @@ impl Action {
         Action::KeyRotate,
         Action::KeyRetire,
         Action::VersionVerify,
+        Action::CalendarRead,
+        Action::CalendarManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +185,8 @@ impl Action {
             Action::KeyRotate => "key.rotate",
             Action::KeyRetire => "key.retire",
             Action::VersionVerify => "version.verify",
+            Action::CalendarRead => "calendar.read",
+            Action::CalendarManage => "calendar.manage",
         }
     }
 }
@@ -243,6 +251,9 @@ pub struct Request {
     /// The schema fields the classification policy forbids in the target environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification_violation: Option<String>,
+    /// The freeze window that is active for the target environment (for the message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_window: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -545,6 +556,10 @@ impl Engine {
             (
                 "classification_violation",
                 request.classification_violation.clone().map(Value::String),
+            ),
+            (
+                "freeze_window",
+                request.freeze_window.clone().map(Value::String),
             ),
             (
                 "granted_role",

@@ -33,6 +33,7 @@ fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) 
         forbidding_term: None,
         vulnerability: None,
         classification_violation: None,
+        freeze_window: None,
         granted_role: None,
         granted_global: None,
         target_is_self: None,

@@ -18,7 +18,7 @@ use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::routes::{audit, blobs, directory, keys, registry};
+use crate::routes::{audit, blobs, calendar, directory, keys, registry};
 use crate::state::App;
 
 /// One API route and the action it asks the policy about (`None`: public).
@@ -102,6 +102,10 @@ routes! {
     GET "/api/v1/versions/{digest}/approvals" => Some(Action::VersionRead), "List sign-offs of a version";
     POST "/api/v1/versions/{digest}/approvals" body(registry::NewApproval) => Some(Action::VersionApprove), "Sign off a version";
     POST "/api/v1/versions/{digest}/verify" => Some(Action::VersionVerify), "Re-verify every blob and the signature of a version, as loading it to serve does";
+    GET "/api/v1/calendar/windows" => Some(Action::CalendarRead), "Freeze and maintenance windows, with whether each is active now";
+    POST "/api/v1/calendar/windows" body(calendar::NewWindow) => Some(Action::CalendarManage), "Add a freeze or maintenance window (RFC 5545 start, duration, rule)";
+    DELETE "/api/v1/calendar/windows/{id}" => Some(Action::CalendarManage), "Delete a window (kept, marked deleted)";
+    POST "/api/v1/calendar/import" body(calendar::CalendarImport) => Some(Action::CalendarManage), "Import the events of an iCalendar file as windows";
     GET "/api/v1/keys" => Some(Action::KeyRead), "Key-encryption key versions and how many data keys each wraps";
     POST "/api/v1/keys/rotate" => Some(Action::KeyRotate), "Add a key version and re-wrap every data key under it (no data re-encrypted)";
     POST "/api/v1/keys/retire" body(keys::Retirement) => Some(Action::KeyRetire), "Destroy a key version no data key is wrapped under";
@@ -162,6 +166,7 @@ pub struct Facts {
     pub forbidding_term: Option<String>,
     pub vulnerability: Option<String>,
     pub classification_violation: Option<String>,
+    pub freeze_window: Option<String>,
     pub granted_role: Option<String>,
     pub granted_global: Option<bool>,
     pub target_is_self: Option<bool>,
@@ -334,6 +339,7 @@ pub async fn authorize(
     let forbidding_term = facts.forbidding_term.clone();
     let vulnerability = facts.vulnerability.clone();
     let classification_violation = facts.classification_violation.clone();
+    let freeze_window = facts.freeze_window.clone();
     let request = PolicyRequest {
         principal: caller.name.clone(),
         certified_until: caller.certified_until,
@@ -350,6 +356,7 @@ pub async fn authorize(
         forbidding_term: facts.forbidding_term.clone(),
         vulnerability: facts.vulnerability.clone(),
         classification_violation: facts.classification_violation.clone(),
+        freeze_window: facts.freeze_window.clone(),
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
@@ -389,6 +396,14 @@ pub async fn authorize(
             .any(|reason| reason == "steward.supply-chain.vulnerable")
     }) {
         message.push_str(&format!(" ({finding})"));
+    }
+    if let Some(window) = freeze_window.filter(|_| {
+        decision
+            .reasons
+            .iter()
+            .any(|reason| reason == "steward.change.freeze")
+    }) {
+        message.push_str(&format!(" ({window})"));
     }
     if let Some(fields) = classification_violation.filter(|_| {
         decision

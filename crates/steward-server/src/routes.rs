@@ -4,6 +4,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod blobs;
+pub(crate) mod calendar;
 pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod registry;
@@ -98,6 +99,15 @@ pub fn api_routes() -> Router<App> {
             "/api/v1/versions/{digest}/verify",
             post(registry::verify_version),
         )
+        .route(
+            "/api/v1/calendar/windows",
+            get(calendar::list).post(calendar::create),
+        )
+        .route(
+            "/api/v1/calendar/windows/{id}",
+            axum::routing::delete(calendar::delete),
+        )
+        .route("/api/v1/calendar/import", post(calendar::import))
         .route("/api/v1/keys", get(keys::show))
         .route("/api/v1/keys/rotate", post(keys::rotate))
         .route("/api/v1/keys/retire", post(keys::retire))

@@ -7,7 +7,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use steward_core::audit::{Entry, EventDraft, entry_hash};
 
 use crate::StoreError;
-use crate::records::{AliasMove, KeyVersion, Model, SealedBlob, Version};
+use crate::records::{AliasMove, CalendarWindow, KeyVersion, Model, SealedBlob, Version};
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
 pub struct AuditedTx {
@@ -604,5 +604,49 @@ impl AuditedTx {
             Ok(Err(err)) => Err(StoreError::backend(err)),
             Err(_) => Err(StoreError::Timeout(timeout)),
         }
+    }
+
+    /// Stores a calendar window; returns its id.
+    pub async fn insert_calendar_window(
+        &mut self,
+        window: &CalendarWindow,
+    ) -> Result<i64, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "INSERT INTO calendar_windows (name, kind, dtstart, duration_seconds, rrule, environments, business_units, reason, source, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(&window.name)
+        .bind(&window.kind)
+        .bind(&window.dtstart)
+        .bind(window.duration_seconds)
+        .bind(&window.rrule)
+        .bind(&window.environments)
+        .bind(&window.business_units)
+        .bind(&window.reason)
+        .bind(&window.source)
+        .bind(&window.created_by)
+        .bind(&window.created_at);
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_one(&mut *self.tx)).await {
+            Ok(Ok((id,))) => Ok(id),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    /// Marks a window deleted; false when there is no such live window.
+    pub async fn delete_calendar_window(
+        &mut self,
+        id: i64,
+        by: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE calendar_windows SET deleted_by = $1, deleted_at = $2 WHERE id = $3 AND deleted_at IS NULL",
+        )
+        .bind(by)
+        .bind(now)
+        .bind(id);
+        self.exec(query, String::new).await.map(|n| n == 1)
     }
 }

@@ -161,6 +161,25 @@ pub struct KeyVersion {
     pub retired_at: Option<String>,
 }
 
+/// A change-calendar window as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct CalendarWindow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub dtstart: String,
+    pub duration_seconds: i64,
+    pub rrule: Option<String>,
+    /// JSON array.
+    pub environments: String,
+    /// JSON array.
+    pub business_units: String,
+    pub reason: String,
+    pub source: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
 /// Inventory search. Every filter is optional; `text` matches name, description and the
 /// model cards of the model's versions, case-insensitively.
 #[derive(Debug, Clone, Default)]
@@ -541,6 +560,17 @@ impl Store {
                 "SELECT key_id, version, check_value, created_at, retired_at FROM key_versions WHERE key_id = $1 ORDER BY version",
             )
             .bind(key_id)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// Calendar windows not deleted, by id.
+    pub async fn calendar_windows(&self) -> Result<Vec<CalendarWindow>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, name, kind, dtstart, duration_seconds, rrule, environments, business_units, reason, source, created_by, created_at FROM calendar_windows WHERE deleted_at IS NULL ORDER BY id",
+            )
             .fetch_all(self.pool()),
         )
         .await

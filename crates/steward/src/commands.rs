@@ -227,6 +227,47 @@ pub enum VersionCommand {
 }
 
 #[derive(Subcommand)]
+pub enum CalendarCommand {
+    /// Windows, and whether each is active now.
+    List,
+    /// Add a window: NAME, a start (RFC 3339 or an iCalendar DTSTART line), a duration
+    /// (RFC 5545, e.g. P14D) and an optional recurrence rule (e.g. FREQ=WEEKLY;BYDAY=FR).
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["freeze", "maintenance"], default_value = "freeze")]
+        kind: String,
+        #[arg(long)]
+        start: String,
+        #[arg(long)]
+        duration: String,
+        #[arg(long)]
+        rrule: Option<String>,
+        /// Environments covered (repeat or comma-separate; none: all).
+        #[arg(long = "env", value_delimiter = ',')]
+        environments: Vec<String>,
+        /// Business units covered (none: all).
+        #[arg(long = "unit", value_delimiter = ',')]
+        business_units: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Import the events of an iCalendar (.ics) file as windows.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_parser = ["freeze", "maintenance"], default_value = "freeze")]
+        kind: String,
+        #[arg(long = "env", value_delimiter = ',')]
+        environments: Vec<String>,
+        #[arg(long = "unit", value_delimiter = ',')]
+        business_units: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Delete a window by id (it stays in the history, marked deleted).
+    Delete { id: i64 },
+}
+
+#[derive(Subcommand)]
 pub enum DriftCommand {
     /// PSI and the two-sample KS test for every column shared by two CSV files (with a header
     /// row); exits 1 when a column drifted (PSI >= --psi-threshold, or KS p <= --ks-alpha).
@@ -655,6 +696,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Calendar(CalendarCommand::List) => print(
+            output,
+            &client.get("/api/v1/calendar/windows").await?,
+            &["id", "name", "kind", "dtstart", "rrule", "duration_seconds", "active_now", "active_until"],
+        ),
+        Command::Calendar(CalendarCommand::Add {
+            name,
+            kind,
+            start,
+            duration,
+            rrule,
+            environments,
+            business_units,
+            reason,
+        }) => print(
+            output,
+            &client
+                .post(
+                    "/api/v1/calendar/windows",
+                    &json!({"name": name, "kind": kind, "start": start, "duration": duration, "rrule": rrule,
+                        "environments": environments, "business_units": business_units, "reason": reason}),
+                )
+                .await?,
+            &[],
+        ),
+        Command::Calendar(CalendarCommand::Import {
+            file,
+            kind,
+            environments,
+            business_units,
+            reason,
+        }) => {
+            let ics = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            print(
+                output,
+                &client
+                    .post(
+                        "/api/v1/calendar/import",
+                        &json!({"ics": ics, "kind": kind, "environments": environments,
+                            "business_units": business_units, "reason": reason}),
+                    )
+                    .await?,
+                &[],
+            );
+        }
+        Command::Calendar(CalendarCommand::Delete { id }) => print(
+            output,
+            &client.delete(&format!("/api/v1/calendar/windows/{id}")).await?,
+            &[],
+        ),
         Command::Drift(DriftCommand::Report {
             reference,
             current,

@@ -123,6 +123,9 @@ pub enum Command {
     /// Vulnerability advisories (OSV) against a package's SBOM.
     #[command(subcommand)]
     Advisories(commands::AdvisoryCommand),
+    /// The change calendar: freeze and maintenance windows.
+    #[command(subcommand)]
+    Calendar(commands::CalendarCommand),
     /// Drift between a reference sample and a current one (PSI, two-sample KS), offline.
     #[command(subcommand)]
     Drift(commands::DriftCommand),

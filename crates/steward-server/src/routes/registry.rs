@@ -684,6 +684,7 @@ pub async fn set_alias(
         forbidding_term,
         vulnerability,
         classification_violation,
+        freeze_window: super::calendar::active_freeze(&app, &env.name, &unit).await?,
         ..Facts::default()
     };
     let decision = authorize(

@@ -9,6 +9,7 @@
 
 mod classification;
 mod faults;
+mod freeze;
 mod integrity;
 mod matrix;
 mod support;

@@ -105,6 +105,10 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "/api/v1/versions/{digest}/verify",
         &["mlops", "compliance", "auditor", "admin"],
     ),
+    ("GET", "/api/v1/calendar/windows", ANY_ROLE),
+    ("POST", "/api/v1/calendar/windows", ADMIN),
+    ("DELETE", "/api/v1/calendar/windows/{id}", ADMIN),
+    ("POST", "/api/v1/calendar/import", ADMIN),
     ("GET", "/api/v1/keys", AUDIT),
     ("POST", "/api/v1/keys/rotate", ADMIN),
     ("POST", "/api/v1/keys/retire", ADMIN),
@@ -241,6 +245,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
         )
         .replace("BLOB", &artifact_digest())
         .replace("{seq}", "1")
+        .replace("{id}", "1")
         + if path.ends_with("/consistency") {
             "?from=1"
         } else {
@@ -275,6 +280,12 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
         ("PUT", "/api/v1/blobs/{digest}") => Value::String(ARTIFACT.into()),
         ("POST", "/api/v1/audit/checkpoints") => json!({}),
         ("POST", "/api/v1/keys/retire") => json!({"version": 1}),
+        ("POST", "/api/v1/calendar/windows") => {
+            json!({"name": role, "kind": "maintenance", "start": "2030-01-01T00:00:00Z", "duration": "PT1H", "reason": "test"})
+        }
+        ("POST", "/api/v1/calendar/import") => {
+            json!({"ics": "", "kind": "freeze", "reason": "test"})
+        }
         ("POST", "/api/v1/advisories") => json!({"records": []}),
         ("POST", "/api/v1/audit/hash") => json!({"value": "secret"}),
         _ => return None,
