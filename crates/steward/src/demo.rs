@@ -218,7 +218,7 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
 
     step(
         7,
-        "Moving an alias: refused for a data scientist, allowed for an MLOps engineer",
+        "Moving an alias: refused for a data scientist, without a certification and during a freeze",
     );
     let staging = "/api/v1/models/retail/credit-risk/aliases/staging".to_string();
     let production = "/api/v1/models/retail/credit-risk/aliases/production".to_string();
@@ -229,6 +229,20 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
     expect_refused(dave.put(&production, &target).await, 403)?;
     admin.post("/api/v1/users/dave/certifications", &json!({"name": "responsible-ml-ops", "issued_at": "2026-01-01", "expires_at": "2030-01-01"})).await?;
     println!("   admin recorded dave's training certification");
+    // A change freeze on production, in force now: the move waits for it.
+    let start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let freeze = admin
+        .post(
+            "/api/v1/calendar/windows",
+            &json!({"name": "Quarter close", "kind": "freeze", "start": start, "duration": "P1D",
+                "environments": ["production"], "reason": "books close"}),
+        )
+        .await?;
+    expect_refused(dave.put(&production, &target).await, 403)?;
+    admin
+        .delete(&format!("/api/v1/calendar/windows/{}", freeze["id"]))
+        .await?;
+    println!("   admin lifted the freeze (deleted, kept in the history)");
     let moved = dave.put(&production, &target).await?;
     println!(
         "   dave moved production (audit entry {})",
