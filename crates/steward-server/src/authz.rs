@@ -83,7 +83,7 @@ routes! {
     POST "/api/v1/users/{user}/certifications" body(directory::NewCertification) => Some(Action::CertificationRecord), "Record a training certification";
     GET "/api/v1/users/{user}/tokens" => Some(Action::TokenList), "List a user's tokens (never their secrets)";
     POST "/api/v1/users/{user}/tokens" body(directory::NewToken) => Some(Action::TokenCreate), "Create a token; its secret is shown once";
-    DELETE "/api/v1/users/{user}/tokens/{token}" => Some(Action::TokenRevoke), "Revoke a token";
+    DELETE "/api/v1/users/{user}/tokens/{token_id}" => Some(Action::TokenRevoke), "Revoke a token by its id (never the token itself)";
     GET "/api/v1/environments" => Some(Action::EnvironmentRead), "List environments";
     POST "/api/v1/environments" body(directory::NewEnvironment) => Some(Action::EnvironmentCreate), "Create an environment";
     GET "/api/v1/models" => Some(Action::InventorySearch), "List models the caller may see";

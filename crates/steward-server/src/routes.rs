@@ -53,7 +53,7 @@ pub fn api_routes() -> Router<App> {
             get(directory::list_tokens).post(directory::create_token),
         )
         .route(
-            "/api/v1/users/{user}/tokens/{token}",
+            "/api/v1/users/{user}/tokens/{token_id}",
             axum::routing::delete(directory::revoke_token),
         )
         .route(

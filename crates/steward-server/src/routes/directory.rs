@@ -523,6 +523,12 @@ pub async fn revoke_token(
     caller: Caller,
     ApiPath((user, token_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    // A whole token in the path is a secret in a URL: refuse it without repeating it.
+    if crate::auth::parse(&token_id).is_some() {
+        return Err(ApiError::BadRequest(
+            "the path names a whole token, secret included; revoke by the token's id (`steward tokens list`), and treat this token as exposed".to_owned(),
+        ));
+    }
     let token = app
         .store
         .token(&token_id)

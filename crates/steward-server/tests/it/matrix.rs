@@ -58,7 +58,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/v1/users/{user}/certifications", ADMIN),
     ("GET", "/api/v1/users/{user}/tokens", ADMIN),
     ("POST", "/api/v1/users/{user}/tokens", ADMIN),
-    ("DELETE", "/api/v1/users/{user}/tokens/{token}", ADMIN),
+    ("DELETE", "/api/v1/users/{user}/tokens/{token_id}", ADMIN),
     ("GET", "/api/v1/environments", ANY_ROLE),
     ("POST", "/api/v1/environments", ADMIN),
     ("GET", "/api/v1/models", ANY_ROLE),
@@ -231,7 +231,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
     path.replace("{user}", "tess")
         .replace("{scope}", "retail")
         .replace("{role}", "reviewer")
-        .replace("{token}", &fixture.tess_token_id)
+        .replace("{token_id}", &fixture.tess_token_id)
         .replace("{unit}", "retail")
         .replace("{model}", "credit")
         .replace("{environment}", "staging")
@@ -902,4 +902,47 @@ async fn a_token_minted_by_an_admin_does_not_let_the_admin_bypass_separation_of_
         reply.body["error"]["details"]["decision"]["policies"],
         json!(["steward.training.no-self-certification"])
     );
+}
+
+#[tokio::test]
+async fn a_whole_token_in_a_path_is_refused_without_being_repeated() {
+    let server = crate::support::TestServer::start().await;
+    server
+        .admin(Method::POST, "/api/v1/users", Some(json!({"name": "tess"})))
+        .await;
+    let created = server
+        .admin(
+            Method::POST,
+            "/api/v1/users/tess/tokens",
+            Some(json!({"name": "ci"})),
+        )
+        .await;
+    let whole = created["token"].as_str().unwrap().to_owned();
+    let refused = server
+        .request(
+            Some(&server.admin_token),
+            Method::DELETE,
+            &format!("/api/v1/users/tess/tokens/{whole}"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let secret = whole.rsplit('_').next().unwrap();
+    assert!(
+        !refused.body.to_string().contains(secret),
+        "{}",
+        refused.body
+    );
+    let by_id = server
+        .request(
+            Some(&server.admin_token),
+            Method::DELETE,
+            &format!(
+                "/api/v1/users/tess/tokens/{}",
+                created["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(by_id.status, 200, "{}", by_id.body);
 }
