@@ -8,7 +8,7 @@
 //! `import_ics` reads the `VEVENT`s of an iCalendar file (line folding, `SUMMARY`, `DTSTART`,
 //! `DTEND` or `DURATION`, `RRULE`), listing every problem at once.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use rrule::RRuleSet;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 /// a rule is checked at one instant.
 pub const DURATION_MAX_SECONDS: i64 = 366 * 24 * 3600;
 pub const IMPORT_EVENTS_MAX: usize = 1000;
-const OCCURRENCES_MAX: u16 = 10_000;
+/// Occurrences walked to answer one question; with the rules allowed (at most one occurrence
+/// a day on average, from 2000 on) this is centuries of calendar.
+const WALK_MAX: usize = 100_000;
+/// The earliest start a rule may have, which bounds the walk from the start to now.
+const EARLIEST_YEAR: i32 = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -73,12 +77,40 @@ impl Window {
                 DURATION_MAX_SECONDS / 86_400
             ));
         }
-        if let Some(rule) = &self.rrule
-            && (rule.contains('\n') || rule.to_ascii_uppercase().starts_with("RRULE"))
-        {
-            problems.push("rrule is the rule alone, e.g. FREQ=WEEKLY;BYDAY=FR".to_owned());
-        } else if let Err(err) = self.set() {
-            problems.push(format!("start or rule: {err}"));
+        if let Some(rule) = &self.rrule {
+            if rule.contains('\n') || rule.to_ascii_uppercase().starts_with("RRULE") {
+                problems.push("rrule is the rule alone, e.g. FREQ=WEEKLY;BYDAY=FR".to_owned());
+                return problems;
+            }
+            // Every check walks the occurrences from the start: sub-daily rules would make
+            // that walk millions long, and a change calendar does not need them.
+            for part in rule.to_ascii_uppercase().split(';') {
+                let (key, value) = part.split_once('=').unwrap_or((part, ""));
+                match key {
+                    "FREQ" if !matches!(value, "DAILY" | "WEEKLY" | "MONTHLY" | "YEARLY") => {
+                        problems.push(format!(
+                            "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not {value}"
+                        ))
+                    }
+                    "BYHOUR" | "BYMINUTE" | "BYSECOND" => problems.push(format!(
+                        "{key} is not taken: a window starts at its DTSTART time and lasts its duration"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        match self.set() {
+            Err(err) => problems.push(format!("start or rule: {err}")),
+            Ok(_) => {
+                if let Ok(first) = instant(&self.dtstart)
+                    && first.year() < EARLIEST_YEAR
+                {
+                    problems.push(format!("the window starts before {EARLIEST_YEAR}"));
+                }
+                if self.occurrences(1).is_empty() {
+                    problems.push("the rule has no occurrence".to_owned());
+                }
+            }
         }
         problems
     }
@@ -89,23 +121,28 @@ impl Window {
                 || self.business_units.iter().any(|u| u == business_unit))
     }
 
-    /// The occurrence covering `at` (start ≤ at < start + duration), if any.
+    /// The occurrence covering `at` (start ≤ at < start + duration), if any. The walk from
+    /// the start is bounded (`WALK_MAX`); a window whose rule could not be walked to `at` is
+    /// reported active (it freezes rather than let a change through unchecked).
     pub fn active_at(&self, at: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let duration = Duration::seconds(self.duration_seconds);
         let set = self.set().ok()?;
-        let tz = rrule::Tz::UTC;
-        let from = (at - duration).with_timezone(&tz);
-        let result = set
-            .after(from)
-            .before(at.with_timezone(&tz))
-            .all(OCCURRENCES_MAX);
-        result
-            .dates
-            .iter()
-            .map(|start| start.with_timezone(&Utc))
-            .filter(|start| *start <= at && at < *start + duration)
-            .map(|start| (start, start + duration))
-            .next_back()
+        let mut covering = None;
+        // `limit` keeps rrule's own guard on: a rule that never matches (30 February) ends the
+        // walk instead of looping.
+        for (walked, start) in set.limit().into_iter().enumerate() {
+            let start = start.with_timezone(&Utc);
+            if start > at {
+                return covering;
+            }
+            if at < start + duration {
+                covering = Some((start, start + duration));
+            }
+            if walked >= WALK_MAX {
+                return Some((at, at + duration));
+            }
+        }
+        covering
     }
 
     /// The first `count` occurrences from the start, as UTC intervals.

@@ -85,8 +85,9 @@ fn malformed_windows_list_every_problem() {
     let mut bad = window("DTSTART:2026-12-20", Some("FREQ=SOMETIMES"), 0);
     bad.name = " ".into();
     let problems = bad.problems();
-    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
     assert!(problems[0].contains("name") && problems[1].contains("duration"));
+    assert!(problems[2].contains("FREQ") && problems[3].contains("DTSTART"));
     let prefixed = window("DTSTART:20261220T000000Z", Some("RRULE:FREQ=DAILY"), 1);
     assert!(prefixed.problems()[0].contains("the rule alone"));
 }
@@ -109,10 +110,10 @@ fn icalendar_events_become_windows() {
 
     let broken = "BEGIN:VEVENT\nSUMMARY:No end\nDTSTART:20261220T000000Z\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:Bad rule\nDTSTART:20261220T000000Z\nDURATION:PT1H\nRRULE:FREQ=NEVER\nEND:VEVENT\nBEGIN:VEVENT\nSUMMARY:Bad duration\nDTSTART:20261220T000000Z\nDURATION:1 hour\nEND:VEVENT\n";
     let problems = import_ics(broken, WindowKind::Freeze, &[], &[]).unwrap_err();
-    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
     assert!(problems[0].contains("`No end`: neither DTEND nor DURATION"));
-    assert!(problems[1].contains("`Bad rule`"));
-    assert!(problems[2].contains("`Bad duration`: DURATION"));
+    assert!(problems[1].contains("`Bad rule`") && problems[2].contains("`Bad rule`"));
+    assert!(problems[3].contains("`Bad duration`: DURATION"));
     assert_eq!(
         import_ics(
             "BEGIN:VCALENDAR\nEND:VCALENDAR\n",
@@ -134,4 +135,65 @@ fn durations_follow_rfc_5545() {
     assert_eq!(parse_duration("1D"), None);
     assert_eq!(parse_duration("P1X"), None);
     assert_eq!(parse_duration("P1"), None);
+}
+
+#[test]
+fn rules_that_would_be_costly_to_evaluate_are_refused() {
+    // Sub-daily rules, or rules starting long ago, would make every check walk millions of
+    // occurrences: a change calendar needs neither.
+    for (dtstart, rule, expected) in [
+        (
+            "DTSTART:20260101T000000Z",
+            "FREQ=SECONDLY",
+            "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY",
+        ),
+        (
+            "DTSTART:20260101T000000Z",
+            "FREQ=HOURLY",
+            "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY",
+        ),
+        (
+            "DTSTART:20260101T000000Z",
+            "FREQ=DAILY;BYHOUR=1,2,3",
+            "BYHOUR",
+        ),
+        (
+            "DTSTART:20260101T000000Z",
+            "FREQ=DAILY;BYMINUTE=5",
+            "BYMINUTE",
+        ),
+        (
+            "DTSTART:19990101T000000Z",
+            "FREQ=DAILY",
+            "starts before 2000",
+        ),
+    ] {
+        let problems = window(dtstart, Some(rule), 1).problems();
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{rule}: {problems:?}"
+        );
+    }
+    // A rule that never matches is refused, and checking it ends.
+    let never = window(
+        "DTSTART:20260101T000000Z",
+        Some("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"),
+        1,
+    );
+    assert!(
+        never.problems().iter().any(|p| p.contains("no occurrence")),
+        "{:?}",
+        never.problems()
+    );
+    assert_eq!(never.active_at(at("2027-01-01T00:00:00Z")), None);
+    // The densest rule allowed, from 2000, is still quick to check at any instant now.
+    let dense = window("DTSTART:20000101T000000Z", Some("FREQ=DAILY"), 1);
+    assert!(dense.problems().is_empty());
+    let started = std::time::Instant::now();
+    assert!(dense.active_at(at("2026-11-27T00:30:00Z")).is_some());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
