@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Bounds: a window's length, the windows of one import, and the occurrences examined when
 /// a rule is checked at one instant.
 pub const DURATION_MAX_SECONDS: i64 = 366 * 24 * 3600;
-pub const IMPORT_EVENTS_MAX: usize = 1000;
+pub const IMPORT_EVENTS_MAX: usize = 200;
 /// Occurrences walked to answer one question; with the rules allowed (at most one occurrence
 /// a day on average, from 2000 on) this is centuries of calendar.
 const WALK_MAX: usize = 100_000;
@@ -52,6 +52,64 @@ pub struct Window {
     pub business_units: Vec<String>,
 }
 
+/// A start as stored: a floating time (no zone) or an all-day date is taken as UTC, so that
+/// a window never depends on the server's own time zone.
+pub fn normalize_start(line: &str) -> String {
+    let line = line.trim();
+    let (head, value) = match split_property(line) {
+        Some(parts) => parts,
+        None => return line.to_owned(),
+    };
+    let head_upper = head.to_ascii_uppercase();
+    let name = if head_upper.starts_with("DTEND") {
+        "DTEND"
+    } else {
+        "DTSTART"
+    };
+    if head_upper.contains("VALUE=DATE")
+        && !head_upper.contains("VALUE=DATE-TIME")
+        && value.len() == 8
+    {
+        return format!("{name}:{value}T000000Z");
+    }
+    if !head_upper.contains("TZID=") && !value.ends_with('Z') {
+        return format!("{name}:{value}Z");
+    }
+    format!("{head}:{value}")
+}
+
+/// `NAME;PARAM="a:b":value` → (`NAME;PARAM="a:b"`, `value`): the value starts at the first
+/// colon outside double quotes (RFC 5545 3.1).
+fn split_property(line: &str) -> Option<(&str, &str)> {
+    let mut quoted = false;
+    for (at, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => return Some((&line[..at], &line[at + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// RFC 5545 TEXT unescaping (`\,` `\;` `\\` `\n`).
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n' | 'N') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `DTSTART` for a UTC instant.
 pub fn dtstart_utc(at: DateTime<Utc>) -> String {
     format!("DTSTART:{}", at.format("%Y%m%dT%H%M%SZ"))
@@ -77,37 +135,66 @@ impl Window {
                 DURATION_MAX_SECONDS / 86_400
             ));
         }
-        if let Some(rule) = &self.rrule {
-            if rule.contains('\n') || rule.to_ascii_uppercase().starts_with("RRULE") {
-                problems.push("rrule is the rule alone, e.g. FREQ=WEEKLY;BYDAY=FR".to_owned());
-                return problems;
-            }
-            // Every check walks the occurrences from the start: sub-daily rules would make
-            // that walk millions long, and a change calendar does not need them.
-            for part in rule.to_ascii_uppercase().split(';') {
-                let (key, value) = part.split_once('=').unwrap_or((part, ""));
-                match key {
-                    "FREQ" if !matches!(value, "DAILY" | "WEEKLY" | "MONTHLY" | "YEARLY") => {
-                        problems.push(format!(
-                            "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not {value}"
-                        ))
-                    }
-                    "BYHOUR" | "BYMINUTE" | "BYSECOND" => problems.push(format!(
-                        "{key} is not taken: a window starts at its DTSTART time and lasts its duration"
-                    )),
-                    _ => {}
-                }
-            }
+        if self.dtstart.contains(['\r', '\n']) || !self.dtstart.starts_with("DTSTART") {
+            problems.push("start must be one DTSTART line".to_owned());
+            return problems;
         }
+        if let Some(rule) = &self.rrule
+            && (rule.contains(['\r', '\n']) || rule.to_ascii_uppercase().starts_with("RRULE"))
+        {
+            problems.push("rrule is the rule alone, e.g. FREQ=WEEKLY;BYDAY=FR".to_owned());
+            return problems;
+        }
+        let upper = self.dtstart.to_ascii_uppercase();
+        if upper.contains("TZID=") == self.dtstart.trim_end().ends_with('Z') {
+            problems.push(
+                "start must be UTC (ending in Z) or carry a TZID, not both and not neither"
+                    .to_owned(),
+            );
+        }
+        // The parsed rule is what is checked, not its text: every check walks the occurrences
+        // from the start, so sub-daily rules (which would make that walk millions long) are
+        // refused; a change calendar does not need them.
         match self.set() {
             Err(err) => problems.push(format!("start or rule: {err}")),
-            Ok(_) => {
-                if let Ok(first) = instant(&self.dtstart)
-                    && first.year() < EARLIEST_YEAR
+            Ok(set) => {
+                use rrule::Frequency;
+                for rule in set.get_rrule() {
+                    if !matches!(
+                        rule.get_freq(),
+                        Frequency::Daily
+                            | Frequency::Weekly
+                            | Frequency::Monthly
+                            | Frequency::Yearly
+                    ) {
+                        problems.push(format!(
+                            "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not {}",
+                            rule.get_freq()
+                        ));
+                    }
+                    for (part, values) in [
+                        ("BYHOUR", rule.get_by_hour().len()),
+                        ("BYMINUTE", rule.get_by_minute().len()),
+                        ("BYSECOND", rule.get_by_second().len()),
+                    ] {
+                        // rrule fills one value in from DTSTART; more is a sub-daily rule.
+                        if values > 1 {
+                            problems.push(format!(
+                                "{part} is not taken: a window starts at its DTSTART time and lasts its duration"
+                            ));
+                        }
+                    }
+                }
+                if set.get_rrule().len() != 1
+                    || !set.get_rdate().is_empty()
+                    || !set.get_exdate().is_empty()
                 {
+                    problems.push("exactly one rule, without RDATE or EXDATE".to_owned());
+                }
+                if set.get_dt_start().year() < EARLIEST_YEAR {
                     problems.push(format!("the window starts before {EARLIEST_YEAR}"));
                 }
-                if self.occurrences(1).is_empty() {
+                if problems.is_empty() && self.occurrences(1).is_empty() {
                     problems.push("the rule has no occurrence".to_owned());
                 }
             }
@@ -125,7 +212,7 @@ impl Window {
     /// the start is bounded (`WALK_MAX`); a window whose rule could not be walked to `at` is
     /// reported active (it freezes rather than let a change through unchecked).
     pub fn active_at(&self, at: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let duration = Duration::seconds(self.duration_seconds);
+        let duration = Duration::try_seconds(self.duration_seconds)?;
         let set = self.set().ok()?;
         let mut covering = None;
         // `limit` keeps rrule's own guard on: a rule that never matches (30 February) ends the
@@ -135,11 +222,19 @@ impl Window {
             if start > at {
                 return covering;
             }
-            if at < start + duration {
-                covering = Some((start, start + duration));
+            // An end past chrono's range is no end: the window covers everything after its start.
+            let end = start
+                .checked_add_signed(duration)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            if at < end {
+                covering = Some((start, end));
             }
             if walked >= WALK_MAX {
-                return Some((at, at + duration));
+                return Some((
+                    at,
+                    at.checked_add_signed(duration)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                ));
             }
         }
         covering
@@ -147,7 +242,9 @@ impl Window {
 
     /// The first `count` occurrences from the start, as UTC intervals.
     pub fn occurrences(&self, count: u16) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-        let duration = Duration::seconds(self.duration_seconds);
+        let Some(duration) = Duration::try_seconds(self.duration_seconds) else {
+            return Vec::new();
+        };
         self.set()
             .map(|set| {
                 set.all(count)
@@ -155,7 +252,12 @@ impl Window {
                     .iter()
                     .map(|start| {
                         let start = start.with_timezone(&Utc);
-                        (start, start + duration)
+                        (
+                            start,
+                            start
+                                .checked_add_signed(duration)
+                                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                        )
                     })
                     .collect()
             })
@@ -169,27 +271,30 @@ pub fn parse_duration(text: &str) -> Option<i64> {
     let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
     let mut seconds = 0i64;
     let mut number = String::new();
+    let mut add = |number: &mut String, unit: i64| -> Option<()> {
+        let value = number.parse::<i64>().ok()?.checked_mul(unit)?;
+        seconds = seconds.checked_add(value)?;
+        number.clear();
+        Some(())
+    };
     for c in date.chars() {
         match c {
             '0'..='9' => number.push(c),
-            'W' => seconds += number.parse::<i64>().ok()? * 7 * 86_400,
-            'D' => seconds += number.parse::<i64>().ok()? * 86_400,
+            'W' => add(&mut number, 7 * 86_400)?,
+            'D' => add(&mut number, 86_400)?,
             _ => return None,
         }
-        if !c.is_ascii_digit() {
-            number.clear();
-        }
+    }
+    if !number.is_empty() {
+        return None;
     }
     for c in time.chars() {
         match c {
             '0'..='9' => number.push(c),
-            'H' => seconds += number.parse::<i64>().ok()? * 3600,
-            'M' => seconds += number.parse::<i64>().ok()? * 60,
-            'S' => seconds += number.parse::<i64>().ok()?,
+            'H' => add(&mut number, 3600)?,
+            'M' => add(&mut number, 60)?,
+            'S' => add(&mut number, 1)?,
             _ => return None,
-        }
-        if !c.is_ascii_digit() {
-            number.clear();
         }
     }
     number.is_empty().then_some(seconds)
@@ -216,6 +321,16 @@ pub fn import_ics(
     environments: &[String],
     business_units: &[String],
 ) -> Result<Vec<Window>, Vec<String>> {
+    // Counted before anything is checked, so an oversized file costs nothing.
+    let events = text
+        .lines()
+        .filter(|line| line.trim_end().eq_ignore_ascii_case("BEGIN:VEVENT"))
+        .count();
+    if events > IMPORT_EVENTS_MAX {
+        return Err(vec![format!(
+            "the file has {events} events, more than the limit of {IMPORT_EVENTS_MAX}"
+        )]);
+    }
     // Unfold continuation lines (RFC 5545 3.1): CRLF followed by a space or a tab.
     let mut lines: Vec<String> = Vec::new();
     for raw in text.split('\n') {
@@ -227,81 +342,130 @@ pub fn import_ics(
     }
     let mut windows = Vec::new();
     let mut problems = Vec::new();
-    let mut event: Option<Vec<String>> = None;
+    // The open VEVENT's own properties, and how deep inside nested components (VALARM) we are.
+    let mut event: Option<Vec<(String, String, String)>> = None;
+    let mut nested = 0usize;
     for line in lines {
-        match line.as_str() {
-            "BEGIN:VEVENT" => event = Some(Vec::new()),
-            "END:VEVENT" => {
+        let Some((head, value)) = split_property(&line) else {
+            continue;
+        };
+        let name = head
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let upper_value = value.trim().to_ascii_uppercase();
+        match (name.as_str(), upper_value.as_str()) {
+            ("BEGIN", "VEVENT") if event.is_some() && nested == 0 => {
+                problems.push("a VEVENT begins inside another".to_owned());
+            }
+            ("BEGIN", "VEVENT") => event = Some(Vec::new()),
+            ("BEGIN", _) if event.is_some() => nested += 1,
+            ("END", "VEVENT") if nested == 0 => {
                 let Some(properties) = event.take() else {
                     problems.push("END:VEVENT without BEGIN:VEVENT".to_owned());
                     continue;
                 };
-                let get = |name: &str| {
-                    properties.iter().find(|line| {
-                        line.strip_prefix(name)
-                            .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(';'))
-                    })
-                };
-                let summary = get("SUMMARY")
-                    .and_then(|line| line.split_once(':'))
-                    .map_or("(no summary)".to_owned(), |(_, value)| {
-                        value.trim().to_owned()
-                    });
-                let Some(dtstart) = get("DTSTART") else {
-                    problems.push(format!("event `{summary}`: no DTSTART"));
-                    continue;
-                };
-                let duration = match (get("DURATION"), get("DTEND")) {
-                    (Some(line), _) => line
-                        .split_once(':')
-                        .and_then(|(_, value)| parse_duration(value.trim()))
-                        .ok_or_else(|| {
-                            format!("event `{summary}`: DURATION is not an RFC 5545 duration")
-                        }),
-                    (None, Some(end)) => match (instant(dtstart), instant(end)) {
-                        (Ok(start), Ok(end)) => Ok((end - start).num_seconds()),
-                        (Err(err), _) | (_, Err(err)) => Err(format!("event `{summary}`: {err}")),
-                    },
-                    (None, None) => Err(format!("event `{summary}`: neither DTEND nor DURATION")),
-                };
-                let duration = match duration {
-                    Ok(duration) => duration,
-                    Err(problem) => {
-                        problems.push(problem);
-                        continue;
-                    }
-                };
-                let window = Window {
-                    name: summary.clone(),
-                    kind,
-                    dtstart: dtstart.clone(),
-                    duration_seconds: duration,
-                    rrule: get("RRULE").map(|line| line.trim_start_matches("RRULE:").to_owned()),
-                    environments: environments.to_vec(),
-                    business_units: business_units.to_vec(),
-                };
-                for problem in window.problems() {
-                    problems.push(format!("event `{summary}`: {problem}"));
+                match event_window(&properties, kind, environments, business_units) {
+                    Ok(Some(window)) => windows.push(window),
+                    Ok(None) => {}
+                    Err(more) => problems.extend(more),
                 }
-                windows.push(window);
             }
+            ("END", _) if nested > 0 => nested -= 1,
             _ => {
-                if let Some(properties) = event.as_mut() {
-                    properties.push(line);
+                if let Some(properties) = event.as_mut()
+                    && nested == 0
+                {
+                    properties.push((name, head.to_owned(), value.to_owned()));
                 }
             }
         }
     }
+    if event.is_some() {
+        problems.push("the last VEVENT has no END:VEVENT (is the file cut off?)".to_owned());
+    }
     if windows.is_empty() && problems.is_empty() {
         problems.push("the file has no VEVENT".to_owned());
-    }
-    if windows.len() > IMPORT_EVENTS_MAX {
-        problems.push(format!("more than {IMPORT_EVENTS_MAX} events"));
     }
     if problems.is_empty() {
         Ok(windows)
     } else {
         Err(problems)
+    }
+}
+
+/// One VEVENT's window; `None` for a cancelled event.
+fn event_window(
+    properties: &[(String, String, String)],
+    kind: WindowKind,
+    environments: &[String],
+    business_units: &[String],
+) -> Result<Option<Window>, Vec<String>> {
+    let all = |name: &str| {
+        properties
+            .iter()
+            .filter(move |(property, _, _)| property == name)
+            .collect::<Vec<_>>()
+    };
+    let first = |name: &str| all(name).first().copied();
+    let summary = first("SUMMARY").map_or("(no summary)".to_owned(), |(_, _, value)| {
+        unescape(value.trim())
+    });
+    let problem = |text: String| vec![format!("event `{summary}`: {text}")];
+    if first("STATUS").is_some_and(|(_, _, value)| value.trim().eq_ignore_ascii_case("CANCELLED")) {
+        return Ok(None);
+    }
+    for refused in ["RDATE", "EXDATE", "EXRULE"] {
+        if first(refused).is_some() {
+            return Err(problem(format!(
+                "{refused} is not taken; split the event or adjust its rule"
+            )));
+        }
+    }
+    if all("RRULE").len() > 1 {
+        return Err(problem("more than one RRULE".to_owned()));
+    }
+    let Some((_, head, value)) = first("DTSTART") else {
+        return Err(problem("no DTSTART".to_owned()));
+    };
+    let dtstart = normalize_start(&format!("{head}:{value}"));
+    let duration = match (first("DURATION"), first("DTEND")) {
+        (Some((_, _, value)), _) => parse_duration(value.trim())
+            .ok_or_else(|| problem("DURATION is not an RFC 5545 duration".to_owned()))?,
+        (None, Some((_, head, value))) => {
+            let end = normalize_start(&format!("{head}:{value}"));
+            match (instant(&dtstart), instant(&end)) {
+                (Ok(start), Ok(end)) => (end - start).num_seconds(),
+                (Err(err), _) | (_, Err(err)) => return Err(problem(err)),
+            }
+        }
+        (None, None) => return Err(problem("neither DTEND nor DURATION".to_owned())),
+    };
+    let rrule = match first("RRULE") {
+        Some((_, head, _)) if head.contains(';') => {
+            return Err(problem("RRULE takes no parameters".to_owned()));
+        }
+        Some((_, _, value)) => Some(value.trim().to_owned()),
+        None => None,
+    };
+    let window = Window {
+        name: summary.clone(),
+        kind,
+        dtstart,
+        duration_seconds: duration,
+        rrule,
+        environments: environments.to_vec(),
+        business_units: business_units.to_vec(),
+    };
+    let problems = window.problems();
+    if problems.is_empty() {
+        Ok(Some(window))
+    } else {
+        Err(problems
+            .into_iter()
+            .map(|text| format!("event `{summary}`: {text}"))
+            .collect())
     }
 }
 

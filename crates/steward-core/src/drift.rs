@@ -29,6 +29,8 @@ pub enum DriftError {
     Empty(&'static str),
     #[error("the {which} sample has {size} values; the exact KS test takes at most {KS_EXACT_MAX}")]
     TooLarge { which: &'static str, size: usize },
+    #[error("the values span more than a float can hold; bins cannot be cut")]
+    Range,
 }
 
 fn finite(values: &[f64], which: &'static str) -> Result<Vec<f64>, DriftError> {
@@ -134,6 +136,11 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Result<Psi, DriftError> {
     let (binning, mut r, mut c) = if distinct.len() > PSI_CATEGORICAL_MAX {
         let mut both = reference.clone();
         both.extend_from_slice(&current);
+        let min = both.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = both.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !(max - min).is_finite() {
+            return Err(DriftError::Range);
+        }
         let edges = sturges_edges(&both);
         let r = histogram(&reference, &edges);
         let c = histogram(&current, &edges);
@@ -143,11 +150,16 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Result<Psi, DriftError> {
         values.extend_from_slice(&current);
         values.sort_by(f64::total_cmp);
         values.dedup();
+        // One binary search per value over the sorted distinct values (-0.0 and 0.0 are one).
         let count = |sample: &[f64]| -> Vec<f64> {
-            values
-                .iter()
-                .map(|value| sample.iter().filter(|x| *x == value).count() as f64)
-                .collect()
+            let mut counts = vec![0.0; values.len()];
+            for x in sample {
+                let at = values.partition_point(|v| v.total_cmp(x).is_lt() && v != x);
+                if let Some(slot) = counts.get_mut(at) {
+                    *slot += 1.0;
+                }
+            }
+            counts
         };
         let (r, c) = (count(&reference), count(&current));
         (Binning::Categorical { values }, r, c)

@@ -30,6 +30,15 @@ pub fn generate() -> Result<NewToken, getrandom::Error> {
     })
 }
 
+/// Whether `text` is shaped like a token id (16 lowercase hex digits), the only thing a path
+/// may name a token by.
+pub fn is_token_id(text: &str) -> bool {
+    text.len() == 2 * ID_BYTES
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }

@@ -768,6 +768,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "ks_pvalue",
                     "reference_values",
                     "current_values",
+                    "note",
                 ],
             );
             if !drifted.is_empty() {
@@ -865,13 +866,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?,
             &[],
         ),
-        Command::Tokens(TokenCommand::Revoke { user, id }) => print(
-            output,
-            &client
-                .delete(&format!("/api/v1/users/{user}/tokens/{id}"))
-                .await?,
-            &[],
-        ),
+        Command::Tokens(TokenCommand::Revoke { user, id }) => {
+            // A whole token would put its secret in a URL: refuse it here, before sending.
+            anyhow::ensure!(
+                !id.starts_with(steward_server::auth::TOKEN_PREFIX) && !id.contains('_'),
+                "pass the token's id (16 hex digits, `steward tokens list`), not the token itself; treat that token as exposed"
+            );
+            print(
+                output,
+                &client
+                    .delete(&format!("/api/v1/users/{user}/tokens/{id}"))
+                    .await?,
+                &[],
+            );
+        }
         Command::Envs(EnvCommand::List) => print(
             output,
             &client.get("/api/v1/environments").await?,

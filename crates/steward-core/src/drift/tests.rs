@@ -114,3 +114,28 @@ fn identical_samples_have_p_one_and_disjoint_ones_a_tiny_p() {
     let expected = 2.0 / 1.008_913_445_455_642e29;
     assert!(relative(apart.pvalue, expected) < 1e-12, "{}", apart.pvalue);
 }
+
+#[test]
+fn extreme_values_and_large_categorical_samples_are_handled() {
+    let mut extreme: Vec<f64> = (0..21).map(f64::from).collect();
+    extreme.extend([-1.7e308, 1.7e308]);
+    assert_eq!(psi(&extreme, &[0.0]).unwrap_err(), DriftError::Range);
+    // Two categories against 200,000 values: counted by search, not by scanning.
+    let reference: Vec<f64> = (0..200_000).map(|i| f64::from(i % 2)).collect();
+    let started = std::time::Instant::now();
+    let result = psi(&reference, &reference).unwrap();
+    assert_eq!(result.value, 0.0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // -0.0 and 0.0 are one value.
+    let signed = psi(&[-0.0, 0.0, 1.0], &[0.0, 1.0]).unwrap();
+    assert_eq!(
+        signed.binning,
+        Binning::Categorical {
+            values: vec![-0.0, 1.0]
+        }
+    );
+}

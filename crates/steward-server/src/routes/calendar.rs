@@ -201,7 +201,7 @@ pub async fn create(
     .await?;
     let mut problems = Vec::new();
     let dtstart = if body.start.starts_with("DTSTART") {
-        body.start.clone()
+        calendar::normalize_start(&body.start)
     } else {
         match DateTime::parse_from_rfc3339(&body.start) {
             Ok(start) => calendar::dtstart_utc(start.with_timezone(&Utc)),
@@ -279,12 +279,19 @@ pub async fn import(
     if body.reason.trim().is_empty() {
         problems.push("reason must not be empty".to_owned());
     }
-    let windows = match calendar::import_ics(
-        &body.ics,
+    // Checking rules is CPU work (bounded by IMPORT_EVENTS_MAX): off the async workers.
+    let (ics, kind, environments, units) = (
+        body.ics.clone(),
         body.kind,
-        &body.environments,
-        &body.business_units,
-    ) {
+        body.environments.clone(),
+        body.business_units.clone(),
+    );
+    let parsed = tokio::task::spawn_blocking(move || {
+        calendar::import_ics(&ics, kind, &environments, &units)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let windows = match parsed {
         Ok(windows) => windows,
         Err(more) => {
             problems.extend(more);

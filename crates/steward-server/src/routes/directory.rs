@@ -523,10 +523,11 @@ pub async fn revoke_token(
     caller: Caller,
     ApiPath((user, token_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    // A whole token in the path is a secret in a URL: refuse it without repeating it.
-    if crate::auth::parse(&token_id).is_some() {
+    // Only an id: anything else may be a whole token (a secret in a URL), so it is refused
+    // without being repeated.
+    if !crate::auth::is_token_id(&token_id) {
         return Err(ApiError::BadRequest(
-            "the path names a whole token, secret included; revoke by the token's id (`steward tokens list`), and treat this token as exposed".to_owned(),
+            "a token is revoked by its id (16 hex digits, `steward tokens list`); if the path held a whole token, treat it as exposed".to_owned(),
         ));
     }
     let token = app

@@ -927,12 +927,34 @@ async fn a_whole_token_in_a_path_is_refused_without_being_repeated() {
         )
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
-    let secret = whole.rsplit('_').next().unwrap();
+    let secret = whole.rsplit('_').next().unwrap().to_owned();
     assert!(
-        !refused.body.to_string().contains(secret),
+        !refused.body.to_string().contains(&secret),
         "{}",
         refused.body
     );
+    // Near misses (no prefix, a trailing space, upper case) are refused the same way.
+    let id = whole.split('_').nth(1).unwrap().to_owned();
+    for near in [
+        format!("{id}_{secret}"),
+        format!("{whole}%20"),
+        whole.to_uppercase(),
+    ] {
+        let refused = server
+            .request(
+                Some(&server.admin_token),
+                Method::DELETE,
+                &format!("/api/v1/users/tess/tokens/{near}"),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{near}: {}", refused.body);
+        assert!(
+            !refused.body.to_string().to_lowercase().contains(&secret),
+            "{}",
+            refused.body
+        );
+    }
     let by_id = server
         .request(
             Some(&server.admin_token),
