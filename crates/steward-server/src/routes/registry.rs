@@ -748,6 +748,28 @@ pub async fn set_alias(
             version.digest
         )));
     }
+    // Likewise a freeze window created while the move was decided: windows are written
+    // under the same lock, so reading the calendar now sees every one committed before us.
+    if facts.freeze_window.is_none()
+        && let Some(window) = super::calendar::active_freeze(&app, &env.name, &unit).await?
+    {
+        tx.rollback().await?;
+        let facts = Facts {
+            freeze_window: Some(window),
+            ..facts
+        };
+        authorize(
+            &app,
+            &caller,
+            Resource::Model(facts_of(&model)),
+            RoleScope::Unit(unit.clone()),
+            facts,
+        )
+        .await?;
+        return Err(ApiError::Conflict(
+            "a freeze window began while the move was decided".to_owned(),
+        ));
+    }
     let previous = tx.current_alias(&unit, &name, &environment).await?;
     let alias = AliasMove {
         id: 0,
