@@ -260,6 +260,120 @@ impl ClassificationPolicy {
     }
 }
 
+/// One difference between the schema a version replaces and its own (V2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// `inputs.age`, `outputs.score`.
+    pub field: String,
+    pub kind: ChangeKind,
+    /// Whether callers written against the old schema can break.
+    pub breaking: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Removed,
+    Added,
+    Retyped,
+    Reshaped,
+    Reclassified,
+}
+
+/// The changes from `old` to `new`. Breaking: an input or output removed, retyped or
+/// reshaped, or a new input (old callers do not send it). Not breaking: a new output, a new
+/// classification (it is governed separately).
+pub fn compatibility(old: &DataSchema, new: &DataSchema) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (side, before, after) in [
+        ("inputs", &old.inputs, &new.inputs),
+        ("outputs", &old.outputs, &new.outputs),
+    ] {
+        for field in before {
+            let name = format!("{side}.{}", field.name);
+            let Some(now) = after.iter().find(|f| f.name == field.name) else {
+                changes.push(Change {
+                    message: format!("{name} was removed"),
+                    field: name,
+                    kind: ChangeKind::Removed,
+                    breaking: true,
+                });
+                continue;
+            };
+            if now.datatype != field.datatype {
+                changes.push(Change {
+                    message: format!(
+                        "{name} changed type from {} to {}",
+                        field.datatype, now.datatype
+                    ),
+                    field: name.clone(),
+                    kind: ChangeKind::Retyped,
+                    breaking: true,
+                });
+            }
+            if now.shape != field.shape {
+                changes.push(Change {
+                    message: format!(
+                        "{name} changed shape from {:?} to {:?}",
+                        field.shape, now.shape
+                    ),
+                    field: name.clone(),
+                    kind: ChangeKind::Reshaped,
+                    breaking: true,
+                });
+            }
+            if now.classification != field.classification {
+                changes.push(Change {
+                    message: format!(
+                        "{name} is now `{}` (was `{}`)",
+                        now.classification.as_str(),
+                        field.classification.as_str()
+                    ),
+                    field: name.clone(),
+                    kind: ChangeKind::Reclassified,
+                    breaking: false,
+                });
+            }
+        }
+        for field in after
+            .iter()
+            .filter(|f| !before.iter().any(|b| b.name == f.name))
+        {
+            let name = format!("{side}.{}", field.name);
+            let breaking = side == "inputs";
+            changes.push(Change {
+                message: format!(
+                    "{name} was added{}",
+                    if breaking {
+                        " (callers of the old version do not send it)"
+                    } else {
+                        ""
+                    }
+                ),
+                field: name,
+                kind: ChangeKind::Added,
+                breaking,
+            });
+        }
+    }
+    changes
+}
+
+/// Whether going from version `old` to `new` announces breaking changes: a higher major
+/// version, or for 0.x versions a higher minor one (semver: anything may change before 1.0).
+pub fn is_major_bump(old: &str, new: &str) -> Option<bool> {
+    let (old, new) = (
+        semver::Version::parse(old).ok()?,
+        semver::Version::parse(new).ok()?,
+    );
+    Some(if old.major == 0 && new.major == 0 {
+        new.minor > old.minor
+    } else {
+        new.major > old.major
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +480,44 @@ rules:
             {"name": "x", "datatype": "FP32", "classification": "top-secret"}
         ));
         assert!(field.is_err());
+    }
+
+    #[test]
+    fn breaking_changes_are_found_and_need_a_major_version() {
+        let old = schema();
+        let mut new = schema();
+        new.inputs.retain(|f| f.name != "ethnicity");
+        new.inputs[0].datatype = "FP64".into();
+        new.inputs[1].shape = vec![-1, 2];
+        new.inputs[1].classification = Classification::Confidential;
+        new.inputs.push(field("region", Classification::Internal));
+        new.outputs
+            .push(field("explanation", Classification::Internal));
+        let changes = compatibility(&old, &new);
+        let summary: Vec<(&str, ChangeKind, bool)> = changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.kind, c.breaking))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("inputs.income", ChangeKind::Retyped, true),
+                ("inputs.age", ChangeKind::Reshaped, true),
+                ("inputs.age", ChangeKind::Reclassified, false),
+                ("inputs.ethnicity", ChangeKind::Removed, true),
+                ("inputs.region", ChangeKind::Added, true),
+                ("outputs.explanation", ChangeKind::Added, false),
+            ]
+        );
+        assert_eq!(
+            changes[0].message,
+            "inputs.income changed type from FP32 to FP64"
+        );
+        assert!(compatibility(&old, &old).is_empty());
+        assert_eq!(is_major_bump("1.4.0", "2.0.0"), Some(true));
+        assert_eq!(is_major_bump("1.4.0", "1.5.0"), Some(false));
+        assert_eq!(is_major_bump("0.3.1", "0.4.0"), Some(true));
+        assert_eq!(is_major_bump("0.3.1", "0.3.2"), Some(false));
+        assert_eq!(is_major_bump("one", "2.0.0"), None);
     }
 }

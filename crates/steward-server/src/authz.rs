@@ -101,6 +101,7 @@ routes! {
     POST "/api/v1/versions/{digest}/deprecate" body(registry::Deprecation) => Some(Action::VersionDeprecate), "Deprecate a version";
     GET "/api/v1/versions/{digest}/approvals" => Some(Action::VersionRead), "List sign-offs of a version";
     POST "/api/v1/versions/{digest}/approvals" body(registry::NewApproval) => Some(Action::VersionApprove), "Sign off a version";
+    GET "/api/v1/versions/{digest}/compatibility" query(registry::Against) => Some(Action::VersionRead), "Schema changes against another version, which break callers, and whether the version number says so";
     POST "/api/v1/versions/{digest}/verify" => Some(Action::VersionVerify), "Re-verify every blob and the signature of a version, as loading it to serve does";
     GET "/api/v1/calendar/windows" => Some(Action::CalendarRead), "Freeze and maintenance windows, with whether each is active now";
     POST "/api/v1/calendar/windows" body(calendar::NewWindow) => Some(Action::CalendarManage), "Add a freeze or maintenance window (RFC 5545 start, duration, rule)";

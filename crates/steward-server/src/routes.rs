@@ -108,6 +108,10 @@ pub fn api_routes() -> Router<App> {
             axum::routing::delete(calendar::delete),
         )
         .route("/api/v1/calendar/import", post(calendar::import))
+        .route(
+            "/api/v1/versions/{digest}/compatibility",
+            get(registry::compatibility),
+        )
         .route("/api/v1/keys", get(keys::show))
         .route("/api/v1/keys/rotate", post(keys::rotate))
         .route("/api/v1/keys/retire", post(keys::retire))

@@ -224,6 +224,13 @@ pub enum VersionCommand {
     Verify {
         digest: String,
     },
+    /// Schema changes from AGAINST to DIGEST; exits 1 when some break callers and the
+    /// version number does not announce it (a major bump).
+    Compatibility {
+        digest: String,
+        #[arg(long)]
+        against: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -900,7 +907,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &[],
         ),
         Command::Models(command) => models(&client, output, command).await?,
-        Command::Versions(command) => versions(&client, output, command).await?,
+        Command::Versions(command) => return versions(&client, output, command).await,
         Command::Aliases(command) => aliases(&client, output, command).await?,
         Command::Search(args) => {
             let mut query = Vec::new();
@@ -1371,7 +1378,11 @@ pub async fn register_dir(
         .await?)
 }
 
-async fn versions(client: &Client, output: Output, command: VersionCommand) -> anyhow::Result<()> {
+async fn versions(
+    client: &Client,
+    output: Output,
+    command: VersionCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         VersionCommand::List { model } => {
             let (unit, name) = split_model(&model)?;
@@ -1411,6 +1422,24 @@ async fn versions(client: &Client, output: Output, command: VersionCommand) -> a
                 .await?,
             &[],
         ),
+        VersionCommand::Compatibility { digest, against } => {
+            let answer = client
+                .get(&format!(
+                    "/api/v1/versions/{digest}/compatibility?against={against}"
+                ))
+                .await?;
+            print(output, &answer, &["field", "kind", "breaking", "message"]);
+            if answer["compatible"] != true {
+                if output == Output::Table {
+                    println!(
+                        "Breaking changes from {} to {} need a major version.",
+                        answer["against_version"].as_str().unwrap_or("?"),
+                        answer["version"].as_str().unwrap_or("?")
+                    );
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
         VersionCommand::Verify { digest } => print(
             output,
             &client
@@ -1429,7 +1458,7 @@ async fn versions(client: &Client, output: Output, command: VersionCommand) -> a
             &[],
         ),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn aliases(client: &Client, output: Output, command: AliasCommand) -> anyhow::Result<()> {

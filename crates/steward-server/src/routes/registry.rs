@@ -1461,6 +1461,48 @@ pub async fn verify_version(
     Ok(ok(body))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Against {
+    /// The version this one would replace (e.g. what an environment's alias points to).
+    pub against: String,
+}
+
+/// API compatibility (V2): the schema changes from `against` to this version, which of them
+/// break callers, and whether the version number announces it (a major bump).
+pub async fn compatibility(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath(digest): ApiPath<String>,
+    ApiQuery(query): ApiQuery<Against>,
+) -> Result<Json<Value>, ApiError> {
+    let (new, _) = authorize_version(&app, &caller, &digest).await?;
+    let (old, _) = authorize_version(&app, &caller, &query.against).await?;
+    let schema_of = |version: &steward_store::Version| {
+        serde_json::from_str::<VersionManifest>(&version.manifest)
+            .ok()
+            .and_then(|manifest| manifest.schema)
+            .ok_or_else(|| ApiError::Unprocessable {
+                message: format!(
+                    "version `{}` declares no input/output schema to compare",
+                    version.digest
+                ),
+                details: Value::Null,
+            })
+    };
+    let changes = steward_core::schema::compatibility(&schema_of(&old)?, &schema_of(&new)?);
+    let breaking = changes.iter().any(|change| change.breaking);
+    let major_bump = steward_core::schema::is_major_bump(&old.version_label, &new.version_label);
+    let compatible = !breaking || major_bump == Some(true);
+    Ok(ok(json!({
+        "digest": new.digest, "version": new.version_label,
+        "against": old.digest, "against_version": old.version_label,
+        "breaking": breaking, "major_bump": major_bump, "compatible": compatible,
+        "items": changes,
+    })))
+}
+
 /// Bound on advisories in one import request (the CLI sends batches).
 pub const ADVISORIES_PER_REQUEST_MAX: usize = 2000;
 

@@ -221,3 +221,94 @@ async fn a_malformed_classification_policy_stops_the_server_from_starting() {
         "{err}"
     );
 }
+
+/// API compatibility (V2): schema changes against the version being replaced, which of them
+/// break callers, and whether the version number announces it.
+#[tokio::test]
+async fn breaking_schema_changes_need_a_major_version() {
+    let server = TestServer::start().await;
+    server
+        .admin(
+            Method::POST,
+            "/api/v1/business-units",
+            Some(json!({"name": "retail"})),
+        )
+        .await;
+    let ds = server.user("ds", Some(("data_scientist", "retail"))).await;
+    let model = json!({"business_unit": "retail", "name": "credit", "category": "tabular_classification", "risk_class": "high", "tier": 1});
+    server
+        .request(Some(&ds), Method::POST, "/api/v1/models", Some(model))
+        .await;
+    let blob = format!("/api/v1/blobs/{}", artifact_digest());
+    server
+        .request(
+            Some(&ds),
+            Method::PUT,
+            &blob,
+            Some(Value::String(ARTIFACT.into())),
+        )
+        .await;
+    let register = |version: &'static str, inputs: Vec<Value>| {
+        let (server, ds) = (&server, ds.clone());
+        async move {
+            let reply = server
+                .request(
+                    Some(&ds),
+                    Method::POST,
+                    "/api/v1/models/retail/credit/versions",
+                    Some(with_schema(version, inputs)),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            reply.body["digest"].as_str().unwrap().to_owned()
+        }
+    };
+    let v1 = register(
+        "1.0.0",
+        vec![field("income", "confidential"), field("age", "personal")],
+    )
+    .await;
+    let minor = register("1.1.0", vec![field("income", "confidential")]).await;
+    let major = register("2.0.0", vec![field("income", "confidential")]).await;
+    let additive = register(
+        "1.2.0",
+        vec![field("income", "confidential"), field("age", "internal")],
+    )
+    .await;
+    let compare = |digest: &str| {
+        let (server, ds) = (&server, ds.clone());
+        let path = format!("/api/v1/versions/{digest}/compatibility?against={v1}");
+        async move { server.request(Some(&ds), Method::GET, &path, None).await }
+    };
+    let broken = compare(&minor).await;
+    assert_eq!(broken.status, 200, "{}", broken.body);
+    assert_eq!(
+        (
+            broken.body["breaking"].clone(),
+            broken.body["compatible"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(broken.body["items"][0]["message"], "inputs.age was removed");
+    let announced = compare(&major).await;
+    assert_eq!(announced.body["compatible"], true, "{}", announced.body);
+    let reclassified = compare(&additive).await;
+    assert_eq!(
+        reclassified.body["breaking"], false,
+        "{}",
+        reclassified.body
+    );
+    assert_eq!(reclassified.body["items"][0]["kind"], "reclassified");
+    let missing = server
+        .request(
+            Some(&ds),
+            Method::GET,
+            &format!(
+                "/api/v1/versions/{minor}/compatibility?against=sha256:{}",
+                "0".repeat(64)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+}

@@ -105,6 +105,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "/api/v1/versions/{digest}/verify",
         &["mlops", "compliance", "auditor", "admin"],
     ),
+    ("GET", "/api/v1/versions/{digest}/compatibility", READERS),
     ("GET", "/api/v1/calendar/windows", ANY_ROLE),
     ("POST", "/api/v1/calendar/windows", ADMIN),
     ("DELETE", "/api/v1/calendar/windows/{id}", ADMIN),
@@ -246,10 +247,12 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
         .replace("BLOB", &artifact_digest())
         .replace("{seq}", "1")
         .replace("{id}", "1")
-        + if path.ends_with("/consistency") {
-            "?from=1"
+        + &if path.ends_with("/consistency") {
+            "?from=1".to_owned()
+        } else if path.ends_with("/compatibility") {
+            format!("?against={}", fixture.digest)
         } else {
-            ""
+            String::new()
         }
 }
 
