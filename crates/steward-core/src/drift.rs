@@ -78,10 +78,14 @@ fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     out
 }
 
-/// numpy's `histogram_bin_edges(values, bins="sturges")`.
-fn sturges_edges(values: &[f64]) -> Vec<f64> {
+/// numpy's `histogram_bin_edges(values, bins="sturges")`; values spanning more than a float
+/// can hold have no edges (numpy raises there too).
+fn sturges_edges(values: &[f64]) -> Result<Vec<f64>, DriftError> {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !(max - min).is_finite() {
+        return Err(DriftError::Range);
+    }
     let (first, last) = if min == max {
         (min - 0.5, max + 0.5)
     } else {
@@ -93,7 +97,7 @@ fn sturges_edges(values: &[f64]) -> Vec<f64> {
     } else {
         1
     };
-    linspace(first, last, bins.max(1) + 1)
+    Ok(linspace(first, last, bins.max(1) + 1))
 }
 
 /// numpy's `histogram(values, edges)` counts: bins `[e_k, e_{k+1})`, the last one closed.
@@ -136,12 +140,7 @@ pub fn psi(reference: &[f64], current: &[f64]) -> Result<Psi, DriftError> {
     let (binning, mut r, mut c) = if distinct.len() > PSI_CATEGORICAL_MAX {
         let mut both = reference.clone();
         both.extend_from_slice(&current);
-        let min = both.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = both.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if !(max - min).is_finite() {
-            return Err(DriftError::Range);
-        }
-        let edges = sturges_edges(&both);
+        let edges = sturges_edges(&both)?;
         let r = histogram(&reference, &edges);
         let c = histogram(&current, &edges);
         (Binning::Numeric { edges }, r, c)

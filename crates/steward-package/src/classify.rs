@@ -26,6 +26,11 @@ impl LayerKind {
     }
 }
 
+/// Whether a layer of this media type holds weights or their configuration (sealed at rest).
+pub fn is_weight_media_type(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.cncf.model.weight.")
+}
+
 const WEIGHT_EXTENSIONS: &[&str] = &[
     "onnx",
     "safetensors",

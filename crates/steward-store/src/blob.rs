@@ -197,26 +197,7 @@ impl BlobStore {
 
     /// Re-hashes a blob without holding it in memory; returns its size.
     pub async fn verify(&self, digest: &Digest) -> Result<u64, BlobError> {
-        let path = self.path(digest);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::NotFound(digest.to_string()));
-            }
-            Err(err) => return Err(BlobError::Io { path, source: err }),
-        };
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-        loop {
-            let n = file.read(&mut chunk).await.map_err(io(&path))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&chunk[..n]);
-        }
-        let actual = Digest::from_sha256(hasher.finalize().into());
+        let (actual, size) = hash_file(&self.path(digest), digest).await?;
         if actual != *digest {
             return Err(BlobError::Corrupt {
                 digest: digest.to_string(),

@@ -150,10 +150,7 @@ pub async fn push(
     );
     for blob in all_blobs(&facts) {
         // Weights are sealed as they arrive, so their plaintext never reaches the server's disk.
-        let seal = if blob
-            .media_type
-            .starts_with("application/vnd.cncf.model.weight.")
-        {
+        let seal = if steward_package::classify::is_weight_media_type(&blob.media_type) {
             "?seal=true"
         } else {
             ""

@@ -327,6 +327,21 @@ pub async fn remove_sealed_plaintexts(app: &App) -> Result<usize, ApiError> {
     Ok(removed)
 }
 
+/// A sealed blob's ciphertext digest and its data key, unwrapped by the key provider.
+async fn sealed_key(
+    app: &App,
+    row: &SealedBlob,
+    digest: &Digest,
+) -> Result<(Digest, DataKey), String> {
+    let ciphertext_digest = Digest::parse(&row.ciphertext_digest).map_err(|err| err.to_string())?;
+    let key = app
+        .keys
+        .unwrap(&row.wrapped_key, digest.as_str())
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok((ciphertext_digest, key))
+}
+
 /// A small blob (a manifest, document, SBOM, signature) in memory, verified, whether it is
 /// stored in plaintext or sealed: anyone may seal any blob they can upload, so readers never
 /// assume which.
@@ -348,13 +363,9 @@ pub async fn read_blob(
             .await
             .map_err(|err| other(&err)),
         Some(row) => {
-            let ciphertext_digest =
-                Digest::parse(&row.ciphertext_digest).map_err(|err| other(&err))?;
-            let key = app
-                .keys
-                .unwrap(&row.wrapped_key, digest.as_str())
+            let (ciphertext_digest, key) = sealed_key(app, &row, digest)
                 .await
-                .map_err(|err| other(&err))?;
+                .map_err(std::io::Error::other)?;
             app.blobs
                 .read_sealed(digest, &ciphertext_digest, key, size_max)
                 .await
@@ -379,14 +390,9 @@ pub async fn verify_stored(app: &App, digest: &Digest) -> Result<u64, String> {
             .await
             .map_err(|err| err.to_string());
     };
-    let ciphertext_digest = Digest::parse(&row.ciphertext_digest).map_err(|err| err.to_string())?;
+    let (ciphertext_digest, key) = sealed_key(app, &row, digest).await?;
     app.blobs
         .verify_sealed(digest, &ciphertext_digest)
-        .await
-        .map_err(|err| err.to_string())?;
-    let key = app
-        .keys
-        .unwrap(&row.wrapped_key, digest.as_str())
         .await
         .map_err(|err| err.to_string())?;
     let mut stream = Box::pin(
@@ -435,17 +441,13 @@ pub async fn download_blob(
             )
         }
         Some(row) => {
-            let ciphertext_digest =
-                Digest::parse(&row.ciphertext_digest).map_err(ApiError::internal)?;
+            let (ciphertext_digest, key) = sealed_key(&app, &row, &digest)
+                .await
+                .map_err(|err| ApiError::internal(std::io::Error::other(err)))?;
             app.blobs
                 .verify_sealed(&digest, &ciphertext_digest)
                 .await
                 .map_err(blob_error(&digest))?;
-            let key = app
-                .keys
-                .unwrap(&row.wrapped_key, digest.as_str())
-                .await
-                .map_err(key_error)?;
             Body::from_stream(
                 app.blobs
                     .open_sealed_stream(&digest, &ciphertext_digest, key)

@@ -1090,7 +1090,7 @@ pub async fn register_package(
     for layer in facts
         .layers
         .iter()
-        .filter(|layer| is_weight(&layer.media_type))
+        .filter(|layer| steward_package::classify::is_weight_media_type(&layer.media_type))
     {
         if let Some(seal) = super::blobs::seal_stored(&app, &layer.digest).await? {
             pending.push(seal);
@@ -1145,11 +1145,6 @@ pub async fn register_package(
     Ok(created(
         json!({"digest": version.digest, "version": version.version_label, "package": package, "audit": receipt(&entry)}),
     ))
-}
-
-/// Weight layers (and their configuration) are sealed at rest.
-pub(crate) fn is_weight(media_type: &str) -> bool {
-    media_type.starts_with("application/vnd.cncf.model.weight.")
 }
 
 /// The package's signature, checked against the keys trusted for `unit` (`trust/<unit>/`)
