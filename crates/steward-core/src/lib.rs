@@ -13,4 +13,5 @@ pub mod domain;
 pub mod drift;
 pub mod import;
 pub mod manifest;
+pub mod promotion;
 pub mod schema;

@@ -106,6 +106,20 @@ pub enum Action {
     CalendarRead,
     #[serde(rename = "calendar.manage")]
     CalendarManage,
+    #[serde(rename = "version.drift")]
+    VersionDrift,
+    #[serde(rename = "promotion.request")]
+    PromotionRequest,
+    #[serde(rename = "promotion.emergency")]
+    PromotionEmergency,
+    #[serde(rename = "promotion.approve")]
+    PromotionApprove,
+    #[serde(rename = "promotion.reject")]
+    PromotionReject,
+    #[serde(rename = "promotion.withdraw")]
+    PromotionWithdraw,
+    #[serde(rename = "promotion.review")]
+    PromotionReview,
 }
 
 impl Action {
@@ -146,6 +160,13 @@ impl Action {
         Action::VersionVerify,
         Action::CalendarRead,
         Action::CalendarManage,
+        Action::VersionDrift,
+        Action::PromotionRequest,
+        Action::PromotionEmergency,
+        Action::PromotionApprove,
+        Action::PromotionReject,
+        Action::PromotionWithdraw,
+        Action::PromotionReview,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -187,6 +208,13 @@ impl Action {
             Action::VersionVerify => "version.verify",
             Action::CalendarRead => "calendar.read",
             Action::CalendarManage => "calendar.manage",
+            Action::VersionDrift => "version.drift",
+            Action::PromotionRequest => "promotion.request",
+            Action::PromotionEmergency => "promotion.emergency",
+            Action::PromotionApprove => "promotion.approve",
+            Action::PromotionReject => "promotion.reject",
+            Action::PromotionWithdraw => "promotion.withdraw",
+            Action::PromotionReview => "promotion.review",
         }
     }
 }
@@ -254,6 +282,22 @@ pub struct Request {
     /// The freeze window that is active for the target environment (for the message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze_window: Option<String>,
+    /// Promotion gates' findings (only those that did not pass), for the gate policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_documentation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_checklist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_board_quorum: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_dpo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_drift: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_api_compatibility: Option<String>,
+    /// The promotion takes the emergency path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -566,6 +610,25 @@ impl Engine {
                 request.granted_role.clone().map(Value::String),
             ),
             ("granted_global", request.granted_global.map(Value::Bool)),
+            (
+                "gate_documentation",
+                request.gate_documentation.clone().map(Value::String),
+            ),
+            (
+                "gate_checklist",
+                request.gate_checklist.clone().map(Value::String),
+            ),
+            (
+                "gate_board_quorum",
+                request.gate_board_quorum.clone().map(Value::String),
+            ),
+            ("gate_dpo", request.gate_dpo.clone().map(Value::String)),
+            ("gate_drift", request.gate_drift.clone().map(Value::String)),
+            (
+                "gate_api_compatibility",
+                request.gate_api_compatibility.clone().map(Value::String),
+            ),
+            ("emergency", request.emergency.map(Value::Bool)),
             ("target_is_self", request.target_is_self.map(Value::Bool)),
         ];
         for (key, value) in optional {

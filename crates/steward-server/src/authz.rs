@@ -18,7 +18,7 @@ use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::routes::{audit, blobs, calendar, directory, keys, registry};
+use crate::routes::{audit, blobs, calendar, directory, keys, promotions, registry};
 use crate::state::App;
 
 /// One API route and the action it asks the policy about (`None`: public).
@@ -93,9 +93,18 @@ routes! {
     POST "/api/v1/models/{unit}/{model}/versions" body(steward_core::manifest::VersionManifest) => Some(Action::VersionRegister), "Register a version (documentation is checked)";
     POST "/api/v1/models/{unit}/{model}/packages" body(registry::NewPackage) => Some(Action::VersionRegister), "Register a version from a pushed OCI package (id = manifest digest)";
     GET "/api/v1/models/{unit}/{model}/aliases" query(registry::AsOf) => Some(Action::AliasRead), "Current aliases, or as of a time";
-    PUT "/api/v1/models/{unit}/{model}/aliases/{environment}" body(registry::AliasTarget) => Some(Action::AliasSet), "Move an environment's alias to a version";
     GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" query(registry::AsOf) => Some(Action::AliasRead), "Every move of an alias";
     GET "/api/v1/models/{unit}/{model}/audit" query(registry::Limit) => Some(Action::ModelRead), "Audit entries about a model";
+    GET "/api/v1/models/{unit}/{model}/promotions" query(promotions::ListQuery) => Some(Action::ModelRead), "A model's promotion requests, newest first";
+    POST "/api/v1/promotions" body(promotions::NewPromotion) => Some(Action::PromotionRequest), "Request a promotion of a version to an environment (the only way an alias moves); applied at once when every gate passes";
+    GET "/api/v1/promotions/{id}" => Some(Action::ModelRead), "A promotion request with its approvals and gates";
+    POST "/api/v1/promotions/{id}/approvals" body(promotions::NewPromotionApproval) => Some(Action::PromotionApprove), "Approve a promotion (idempotent); applied when every gate passes";
+    POST "/api/v1/promotions/{id}/reject" body(promotions::Closing) => Some(Action::PromotionReject), "Reject a pending promotion";
+    POST "/api/v1/promotions/{id}/withdraw" body(promotions::Closing) => Some(Action::PromotionWithdraw), "Withdraw a pending promotion";
+    POST "/api/v1/promotions/{id}/apply" => Some(Action::PromotionRequest), "Evaluate a pending promotion again and apply it if every gate passes";
+    POST "/api/v1/promotions/{id}/review" body(promotions::Review) => Some(Action::PromotionReview), "Review an emergency promotion after the fact";
+    GET "/api/v1/versions/{digest}/gates" query(promotions::GateQuery) => Some(Action::VersionRead), "Evaluate every gate of promoting a version to an environment, changing nothing (the CI gate)";
+    POST "/api/v1/versions/{digest}/drift" body(promotions::DriftAttachment) => Some(Action::VersionDrift), "Attach a drift report (validation against reference) for the drift gate";
     GET "/api/v1/versions/{digest}" => Some(Action::VersionRead), "Show a version by digest (deprecated ones too)";
     GET "/api/v1/versions/{digest}/package" => Some(Action::VersionRead), "A packaged version's manifests, to pull it back byte for byte";
     POST "/api/v1/versions/{digest}/deprecate" body(registry::Deprecation) => Some(Action::VersionDeprecate), "Deprecate a version";
@@ -358,6 +367,13 @@ pub async fn authorize(
         vulnerability: facts.vulnerability.clone(),
         classification_violation: facts.classification_violation.clone(),
         freeze_window: facts.freeze_window.clone(),
+        gate_documentation: None,
+        gate_checklist: None,
+        gate_board_quorum: None,
+        gate_dpo: None,
+        gate_drift: None,
+        gate_api_compatibility: None,
+        emergency: None,
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,

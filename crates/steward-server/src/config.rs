@@ -52,6 +52,9 @@ pub struct RawConfig {
     /// Classification policy file (YAML), relative to the data directory (default
     /// `classification.yaml` when it exists).
     pub classification_policy: Option<String>,
+    /// Review boards and deployment templates for promotion gates (YAML), relative to the
+    /// data directory (default `gates.yaml` when it exists, else the shipped templates).
+    pub gate_config: Option<String>,
     /// Where key-encryption keys come from: `local` (default, `keys/kek/`) or `vault`.
     pub key_provider: Option<String>,
     /// Vault (transit): an http:// address, e.g. Vault Agent's listener on loopback.
@@ -87,6 +90,8 @@ pub struct Config {
     pub advisory_block_severity: steward_package::advisories::Severity,
     /// `None`: no classification policy (schemas are still checked for form).
     pub classification_policy: Option<PathBuf>,
+    /// `None`: the shipped deployment templates, no boards.
+    pub gate_config: Option<PathBuf>,
     /// `None`: the local keyring.
     pub vault: Option<crate::keys::VaultSettings>,
 }
@@ -274,6 +279,10 @@ impl Config {
             classification_policy: match pick!(classification_policy) {
                 Some(path) => Some(data_dir.join(path)),
                 None => Some(data_dir.join("classification.yaml")).filter(|path| path.exists()),
+            },
+            gate_config: match pick!(gate_config) {
+                Some(path) => Some(data_dir.join(path)),
+                None => Some(data_dir.join("gates.yaml")).filter(|path| path.exists()),
             },
         })
     }

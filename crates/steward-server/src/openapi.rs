@@ -143,7 +143,8 @@ mod tests {
             "NewUnit",
             "VersionManifest",
             "ModelCard",
-            "AliasTarget",
+            "NewPromotion",
+            "NewPromotionApproval",
             "Grant",
         ] {
             assert!(

@@ -7,6 +7,7 @@ pub(crate) mod blobs;
 pub(crate) mod calendar;
 pub(crate) mod directory;
 pub(crate) mod keys;
+pub(crate) mod promotions;
 pub(crate) mod registry;
 
 use axum::body::Bytes;
@@ -78,8 +79,26 @@ pub fn api_routes() -> Router<App> {
             get(registry::list_aliases),
         )
         .route(
-            "/api/v1/models/{unit}/{model}/aliases/{environment}",
-            put(registry::set_alias),
+            "/api/v1/models/{unit}/{model}/promotions",
+            get(promotions::list),
+        )
+        .route("/api/v1/promotions", post(promotions::request))
+        .route("/api/v1/promotions/{id}", get(promotions::show))
+        .route(
+            "/api/v1/promotions/{id}/approvals",
+            post(promotions::approve),
+        )
+        .route("/api/v1/promotions/{id}/reject", post(promotions::reject))
+        .route(
+            "/api/v1/promotions/{id}/withdraw",
+            post(promotions::withdraw),
+        )
+        .route("/api/v1/promotions/{id}/apply", post(promotions::apply))
+        .route("/api/v1/promotions/{id}/review", post(promotions::review))
+        .route("/api/v1/versions/{digest}/gates", get(promotions::check))
+        .route(
+            "/api/v1/versions/{digest}/drift",
+            post(promotions::attach_drift),
         )
         .route(
             "/api/v1/models/{unit}/{model}/aliases/{environment}/history",

@@ -48,6 +48,7 @@ pub struct AppInner {
     pub rate_limiter: crate::ratelimit::RateLimiter,
     pub keys: crate::keys::KeyProvider,
     pub classification: steward_core::schema::ClassificationPolicy,
+    pub gates: steward_core::promotion::GateConfig,
 }
 
 impl std::ops::Deref for App {
@@ -343,6 +344,13 @@ impl App {
             .map_err(|err| file_error(path, err))?,
             None => steward_core::schema::ClassificationPolicy::default(),
         };
+        let gates = match &config.gate_config {
+            Some(path) => steward_core::promotion::GateConfig::parse_yaml(
+                &std::fs::read_to_string(path).map_err(|err| file_error(path, err))?,
+            )
+            .map_err(|err| file_error(path, err))?,
+            None => steward_core::promotion::GateConfig::shipped(),
+        };
         let signer_path = data_dir.join(LOG_KEY_FILE);
         let signer = NoteSigner::parse(&read_secret_file(&signer_path)?)
             .map_err(|err| file_error(&signer_path, err))?;
@@ -385,6 +393,7 @@ impl App {
                 audit_key,
                 keys,
                 classification,
+                gates,
             }),
         })
     }

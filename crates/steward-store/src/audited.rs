@@ -7,7 +7,10 @@ use sqlx::{Any, AnyPool, Transaction};
 use steward_core::audit::{Entry, EventDraft, entry_hash};
 
 use crate::StoreError;
-use crate::records::{AliasMove, CalendarWindow, KeyVersion, Model, SealedBlob, Version};
+use crate::records::{
+    AliasMove, CalendarWindow, KeyVersion, Model, PROMOTION_COLUMNS, Promotion, PromotionApproval,
+    SealedBlob, Version,
+};
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
 pub struct AuditedTx {
@@ -648,5 +651,181 @@ impl AuditedTx {
         .bind(now)
         .bind(id);
         self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    async fn fetch_optional<T>(
+        &mut self,
+        query: sqlx::query::QueryAs<'_, Any, T, sqlx::any::AnyArguments>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_optional(&mut *self.tx)).await {
+            Ok(Ok(row)) => Ok(row),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    /// Records a promotion request; returns its id. `audit_seq` is this transaction's event.
+    pub async fn insert_promotion(&mut self, promotion: &Promotion) -> Result<i64, StoreError> {
+        let seq = self.next_seq() as i64;
+        let query = sqlx::query_as::<_, (i64,)>(
+            "INSERT INTO promotions (business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, previous_digest, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+        )
+        .bind(&promotion.business_unit)
+        .bind(&promotion.model)
+        .bind(&promotion.environment)
+        .bind(&promotion.digest)
+        .bind(&promotion.state)
+        .bind(&promotion.template)
+        .bind(&promotion.reason)
+        .bind(&promotion.emergency_reason)
+        .bind(&promotion.requested_by)
+        .bind(&promotion.requested_at)
+        .bind(&promotion.expires_at)
+        .bind(&promotion.gates)
+        .bind(&promotion.previous_digest)
+        .bind(seq);
+        match self.fetch_optional(query).await? {
+            Some((id,)) => Ok(id),
+            None => Err(StoreError::backend(sqlx::Error::RowNotFound)),
+        }
+    }
+
+    /// A promotion read under the lock, so its state cannot change before the commit.
+    pub async fn promotion(&mut self, id: i64) -> Result<Option<Promotion>, StoreError> {
+        let sql = format!("SELECT {PROMOTION_COLUMNS} FROM promotions WHERE id = $1");
+        self.fetch_optional(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id))
+            .await
+    }
+
+    /// The pending promotion of a model to an environment, read under the lock.
+    pub async fn pending_promotion(
+        &mut self,
+        business_unit: &str,
+        model: &str,
+        environment: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "SELECT id FROM promotions WHERE business_unit = $1 AND model = $2 AND environment = $3 AND state = 'pending' ORDER BY id LIMIT 1",
+        )
+        .bind(business_unit)
+        .bind(model)
+        .bind(environment);
+        Ok(self.fetch_optional(query).await?.map(|(id,)| id))
+    }
+
+    /// Moves a pending promotion to `state` (`rejected`, `withdrawn`, `expired`); false when
+    /// it was no longer pending.
+    pub async fn close_promotion(
+        &mut self,
+        id: i64,
+        state: &str,
+        by: &str,
+        at: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE promotions SET state = $1, closed_by = $2, closed_at = $3, close_reason = $4 WHERE id = $5 AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(by)
+        .bind(at)
+        .bind(reason)
+        .bind(id);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Marks a pending promotion applied with the evaluation that let it through; false
+    /// when it was no longer pending.
+    pub async fn apply_promotion(
+        &mut self,
+        id: i64,
+        gates: &str,
+        previous_digest: Option<&str>,
+        by: &str,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE promotions SET state = 'applied', gates = $1, previous_digest = $2, closed_by = $3, closed_at = $4 WHERE id = $5 AND state = 'pending'",
+        )
+        .bind(gates)
+        .bind(previous_digest)
+        .bind(by)
+        .bind(at)
+        .bind(id);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Records the review of an emergency promotion; false when there is nothing to review
+    /// (not an emergency, not applied, or reviewed already).
+    pub async fn review_promotion(
+        &mut self,
+        id: i64,
+        by: &str,
+        at: &str,
+        comment: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE promotions SET reviewed_by = $1, reviewed_at = $2, review_comment = $3 WHERE id = $4 AND emergency_reason IS NOT NULL AND state = 'applied' AND reviewed_by IS NULL",
+        )
+        .bind(by)
+        .bind(at)
+        .bind(comment)
+        .bind(id);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Records an approval; false (and nothing written) when the approver already approved
+    /// this promotion. The head lock serialises approvals, and the unique key backs it up.
+    pub async fn insert_promotion_approval(
+        &mut self,
+        approval: &PromotionApproval,
+    ) -> Result<bool, StoreError> {
+        let existing = sqlx::query_as::<_, (i64,)>(
+            "SELECT id FROM promotion_approvals WHERE promotion_id = $1 AND approver = $2",
+        )
+        .bind(approval.promotion_id)
+        .bind(&approval.approver);
+        if self.fetch_optional(existing).await?.is_some() {
+            return Ok(false);
+        }
+        let seq = self.next_seq() as i64;
+        let query = sqlx::query(
+            "INSERT INTO promotion_approvals (promotion_id, approver, token_issuer, roles, checklist, accepts_breaking_changes, comment, created_at, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(approval.promotion_id)
+        .bind(&approval.approver)
+        .bind(&approval.token_issuer)
+        .bind(&approval.roles)
+        .bind(&approval.checklist)
+        .bind(approval.accepts_breaking_changes)
+        .bind(&approval.comment)
+        .bind(&approval.created_at)
+        .bind(seq);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    pub async fn insert_drift_report(
+        &mut self,
+        digest: &str,
+        report: &str,
+        by: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let seq = self.next_seq() as i64;
+        let query = sqlx::query(
+            "INSERT INTO drift_reports (digest, report, attached_by, attached_at, audit_seq) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(digest)
+        .bind(report)
+        .bind(by)
+        .bind(at)
+        .bind(seq);
+        self.exec(query, String::new).await.map(drop)
     }
 }

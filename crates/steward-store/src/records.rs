@@ -180,6 +180,66 @@ pub struct CalendarWindow {
     pub created_at: String,
 }
 
+/// A promotion request as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Promotion {
+    pub id: i64,
+    pub business_unit: String,
+    pub model: String,
+    pub environment: String,
+    pub digest: String,
+    /// `pending`, `applied`, `rejected`, `withdrawn` or `expired`.
+    pub state: String,
+    pub template: String,
+    pub reason: String,
+    pub emergency_reason: Option<String>,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub expires_at: String,
+    /// JSON: the gate evaluation recorded at the last transition.
+    pub gates: String,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<String>,
+    pub close_reason: Option<String>,
+    /// Where the alias pointed before the promotion was applied.
+    pub previous_digest: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<String>,
+    pub review_comment: Option<String>,
+    pub audit_seq: i64,
+}
+
+/// One approval of a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PromotionApproval {
+    pub id: i64,
+    pub promotion_id: i64,
+    pub approver: String,
+    pub token_issuer: String,
+    /// JSON array of role names.
+    pub roles: String,
+    /// JSON array of checklist items.
+    pub checklist: String,
+    pub accepts_breaking_changes: i64,
+    pub comment: String,
+    pub created_at: String,
+    pub audit_seq: i64,
+}
+
+/// A drift report attached to a version.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct DriftReport {
+    pub id: i64,
+    pub digest: String,
+    /// JSON.
+    pub report: String,
+    pub attached_by: String,
+    pub attached_at: String,
+    pub audit_seq: i64,
+}
+
+pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, audit_seq";
+
 /// Inventory search. Every filter is optional; `text` matches name, description and the
 /// model cards of the model's versions, case-insensitively.
 #[derive(Debug, Clone, Default)]
@@ -572,6 +632,79 @@ impl Store {
                 "SELECT id, name, kind, dtstart, duration_seconds, rrule, environments, business_units, reason, source, created_by, created_at FROM calendar_windows WHERE deleted_at IS NULL ORDER BY id",
             )
             .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn promotion(&self, id: i64) -> Result<Option<Promotion>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    /// A model's promotions, newest first.
+    pub async fn promotions(
+        &self,
+        business_unit: &str,
+        model: &str,
+        limit: u32,
+    ) -> Result<Vec<Promotion>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE business_unit = $1 AND model = $2 ORDER BY id DESC LIMIT $3"
+            )))
+            .bind(business_unit)
+            .bind(model)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// The open (pending) promotion of a version to an environment, if any.
+    pub async fn open_promotion_of(
+        &self,
+        digest: &str,
+        environment: &str,
+    ) -> Result<Option<Promotion>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE digest = $1 AND environment = $2 AND state = 'pending' ORDER BY id DESC LIMIT 1"
+            )))
+            .bind(digest)
+            .bind(environment)
+            .fetch_optional(self.pool()),
+        )
+        .await
+    }
+
+    pub async fn promotion_approvals(
+        &self,
+        promotion_id: i64,
+    ) -> Result<Vec<PromotionApproval>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, promotion_id, approver, token_issuer, roles, checklist, accepts_breaking_changes, comment, created_at, audit_seq FROM promotion_approvals WHERE promotion_id = $1 ORDER BY id",
+            )
+            .bind(promotion_id)
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// The newest drift report attached to a version.
+    pub async fn drift_report(&self, digest: &str) -> Result<Option<DriftReport>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, digest, report, attached_by, attached_at, audit_seq FROM drift_reports WHERE digest = $1 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(digest)
+            .fetch_optional(self.pool()),
         )
         .await
     }

@@ -293,6 +293,9 @@ pub enum DriftCommand {
         #[arg(long, default_value_t = 0.05)]
         ks_alpha: f64,
     },
+    /// Compute the report of a validation sample against the reference and attach it to a
+    /// version, for the drift gate of its promotions.
+    Attach(crate::promote::DriftAttachArgs),
 }
 
 #[derive(Subcommand)]
@@ -313,16 +316,6 @@ pub enum AliasCommand {
         model: String,
         #[arg(long)]
         as_of: Option<String>,
-    },
-    /// Point ENV's alias of UNIT/MODEL at DIGEST.
-    Set {
-        model: String,
-        environment: String,
-        digest: String,
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        approval: Option<String>,
     },
     /// Every move of ENV's alias; with `--as-of`, also where it pointed then.
     History {
@@ -909,6 +902,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(command) => models(&client, output, command).await?,
         Command::Versions(command) => return versions(&client, output, command).await,
         Command::Aliases(command) => aliases(&client, output, command).await?,
+        Command::Promote(args) => return crate::promote::promote(&client, output, args).await,
+        Command::Promotion(command) => {
+            return crate::promote::promotion(&client, output, command).await;
+        }
+        Command::Gate(command) => return crate::promote::gate(&client, command).await,
+        Command::Drift(DriftCommand::Attach(args)) => {
+            return crate::promote::drift_attach(&client, output, args).await;
+        }
         Command::Search(args) => {
             let mut query = Vec::new();
             let pairs = [
@@ -1482,26 +1483,6 @@ async fn aliases(client: &Client, output: Output, command: AliasCommand) -> anyh
                     .get(&format!("/api/v1/models/{unit}/{name}/aliases{query}"))
                     .await?,
                 &columns,
-            );
-        }
-        AliasCommand::Set {
-            model,
-            environment,
-            digest,
-            reason,
-            approval,
-        } => {
-            let (unit, name) = split_model(&model)?;
-            let body = json!({"digest": digest, "reason": reason, "approval": approval});
-            print(
-                output,
-                &client
-                    .put(
-                        &format!("/api/v1/models/{unit}/{name}/aliases/{environment}"),
-                        &body,
-                    )
-                    .await?,
-                &[],
             );
         }
         AliasCommand::History {

@@ -10,6 +10,7 @@ mod demo;
 mod drift;
 mod package;
 mod progress;
+mod promote;
 mod register;
 mod signer;
 
@@ -118,6 +119,14 @@ pub enum Command {
     /// Environment aliases (deployment pointers) and their history.
     #[command(subcommand)]
     Aliases(commands::AliasCommand),
+    /// Request a promotion of a version to an environment (the only way an alias moves).
+    Promote(promote::PromoteArgs),
+    /// Promotion requests: list, show, approve, reject, withdraw, apply, review.
+    #[command(subcommand)]
+    Promotion(promote::PromotionCommand),
+    /// The CI gate: evaluate every promotion gate without changing anything.
+    #[command(subcommand)]
+    Gate(promote::GateCommand),
     /// Search the inventory.
     Search(commands::SearchArgs),
     /// Vulnerability advisories (OSV) against a package's SBOM.

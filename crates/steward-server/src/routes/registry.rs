@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use steward_core::audit::{Entry, EventDraft};
+use steward_core::audit::EventDraft;
 use steward_core::docs::ModelFacts as DocFacts;
 use steward_core::domain::{Category, Digest, Name, RiskClass, Tier};
 use steward_core::manifest::{ModelCard, VersionManifest};
@@ -23,7 +23,7 @@ fn bad(err: impl ToString) -> ApiError {
     ApiError::BadRequest(err.to_string())
 }
 
-fn facts_of(model: &steward_store::Model) -> ModelFacts {
+pub(super) fn facts_of(model: &steward_store::Model) -> ModelFacts {
     ModelFacts {
         business_unit: model.business_unit.clone(),
         name: model.name.clone(),
@@ -77,14 +77,18 @@ pub(super) fn event(
     }
 }
 
-async fn load_model(app: &App, unit: &str, model: &str) -> Result<steward_store::Model, ApiError> {
+pub(super) async fn load_model(
+    app: &App,
+    unit: &str,
+    model: &str,
+) -> Result<steward_store::Model, ApiError> {
     app.store
         .model(unit, model)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("model `{unit}/{model}`")))
 }
 
-async fn load_version(
+pub(super) async fn load_version(
     app: &App,
     digest: &str,
 ) -> Result<(steward_store::Version, steward_store::Model), ApiError> {
@@ -117,7 +121,10 @@ async fn authorize_version(
     Ok((version, decision))
 }
 
-fn version_resource(version: &steward_store::Version, model: &steward_store::Model) -> Resource {
+pub(super) fn version_resource(
+    version: &steward_store::Version,
+    model: &steward_store::Model,
+) -> Resource {
     Resource::Version {
         digest: version.digest.clone(),
         author: version.author.clone(),
@@ -616,187 +623,6 @@ pub async fn alias_history(
     };
     Ok(ok(
         json!({"environment": environment, "as_of": as_of, "at": at, "items": history}),
-    ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AliasTarget {
-    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
-    pub digest: String,
-    #[schema(min_length = 1)]
-    pub reason: String,
-    /// Reference to the approval that allows the move (e.g. a change record), if any.
-    #[serde(default)]
-    pub approval: Option<String>,
-}
-
-pub async fn set_alias(
-    State(app): State<App>,
-    caller: Caller,
-    ApiPath((unit, name, environment)): ApiPath<(String, String, String)>,
-    JsonBody(body): JsonBody<AliasTarget>,
-) -> Result<Json<Value>, ApiError> {
-    if body.reason.trim().is_empty() {
-        return Err(bad("reason must not be empty"));
-    }
-    let model = load_model(&app, &unit, &name).await?;
-    let env = app
-        .store
-        .environment(&environment)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))?;
-    let (version, _) = load_version(&app, &body.digest).await?;
-    // Usage terms travel with the version; the first one that forbids this deployment is a
-    // fact for the policy (and named in the refusal).
-    let version_manifest = serde_json::from_str::<VersionManifest>(&version.manifest).ok();
-    let classification_violation = {
-        let violations = app.classification.violations(
-            version_manifest
-                .as_ref()
-                .and_then(|manifest| manifest.schema.as_ref()),
-            &unit,
-            steward_core::schema::Scope::Environment(&env.name),
-        );
-        (!violations.is_empty()).then(|| {
-            violations
-                .iter()
-                .map(|v| v.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    };
-    let terms = version_manifest.and_then(|manifest| manifest.usage_terms);
-    let forbidding_term = terms.and_then(|terms| {
-        terms
-            .forbids_business_unit(&unit)
-            .or_else(|| terms.forbids_region(env.region.as_deref()))
-    });
-    let threshold = app.config.advisory_block_severity;
-    let vulnerability = scan_version(&app, version.package.as_deref())
-        .await?
-        .iter()
-        .find(|finding| finding.severity.blocks(threshold))
-        .map(finding_text);
-    let facts = Facts {
-        production: Some(env.production),
-        version_deprecated: Some(version.deprecated_at.is_some()),
-        forbidding_term,
-        vulnerability,
-        classification_violation,
-        freeze_window: super::calendar::active_freeze(&app, &env.name, &unit).await?,
-        ..Facts::default()
-    };
-    let decision = authorize(
-        &app,
-        &caller,
-        Resource::Model(facts_of(&model)),
-        RoleScope::Unit(unit.clone()),
-        facts.clone(),
-    )
-    .await?;
-    // Only after the decision: the caller may not learn where another unit's version lives.
-    if version.business_unit != unit || version.model != name {
-        return Err(ApiError::Unprocessable {
-            message: format!(
-                "version `{}` is not a version of `{unit}/{name}`",
-                version.digest
-            ),
-            details: Value::Null,
-        });
-    }
-    // Deploying loads the version somewhere: everything it is made of is checked again first
-    // (P8). A failure refuses the move, audited, and the alias keeps its current target.
-    let verification = verify_contents(&app, &version).await?;
-    if !verification.failures.is_empty() {
-        let text = verification.failure_text();
-        let draft = EventDraft {
-            actor: caller.name.clone(),
-            action: "alias.set.refused".to_owned(),
-            subject: format!("model:{unit}/{name}"),
-            payload: json!({
-                "environment": environment, "digest": version.digest, "reason": "integrity",
-                "checked": verification.checked, "failures": verification.failures,
-            }),
-            decision: caller.decision_json(&decision),
-        };
-        super::append_event(&app, draft).await?;
-        return Err(ApiError::Conflict(format!(
-            "version `{}` failed verification, so it is not deployed: {text}",
-            version.digest
-        )));
-    }
-    let mut tx = app.store.begin().await?;
-    // The decision saw the version live; under the lock, make sure it still is (a
-    // deprecation may have committed in between). If not, decide again, which refuses.
-    if !tx.version_is_live(&version.digest).await? {
-        tx.rollback().await?;
-        let facts = Facts {
-            version_deprecated: Some(true),
-            ..facts
-        };
-        authorize(
-            &app,
-            &caller,
-            Resource::Model(facts_of(&model)),
-            RoleScope::Unit(unit.clone()),
-            facts,
-        )
-        .await?;
-        return Err(ApiError::Conflict(format!(
-            "version `{}` was deprecated while the move was decided",
-            version.digest
-        )));
-    }
-    // Likewise a freeze window created while the move was decided: windows are written
-    // under the same lock, so reading the calendar now sees every one committed before us.
-    if facts.freeze_window.is_none()
-        && let Some(window) = super::calendar::active_freeze(&app, &env.name, &unit).await?
-    {
-        tx.rollback().await?;
-        let facts = Facts {
-            freeze_window: Some(window),
-            ..facts
-        };
-        authorize(
-            &app,
-            &caller,
-            Resource::Model(facts_of(&model)),
-            RoleScope::Unit(unit.clone()),
-            facts,
-        )
-        .await?;
-        return Err(ApiError::Conflict(
-            "a freeze window began while the move was decided".to_owned(),
-        ));
-    }
-    let previous = tx.current_alias(&unit, &name, &environment).await?;
-    let alias = AliasMove {
-        id: 0,
-        business_unit: unit.clone(),
-        model: name.clone(),
-        environment: environment.clone(),
-        digest: Some(version.digest.clone()),
-        previous_digest: previous.clone(),
-        moved_by: caller.name.clone(),
-        moved_at: app.now(),
-        reason: body.reason.clone(),
-        approval: body.approval.clone(),
-        audit_seq: 0,
-    };
-    tx.move_alias(&alias).await?;
-    let payload = json!({
-        "environment": environment, "digest": version.digest, "version": version.version_label,
-        "previous_digest": previous, "reason": body.reason, "approval": body.approval,
-    });
-    let entry: Entry = commit(
-        &app,
-        tx,
-        event(&caller, format!("model:{unit}/{name}"), payload, &decision),
-    )
-    .await?;
-    Ok(ok(
-        json!({"environment": environment, "digest": version.digest, "previous_digest": previous, "audit": receipt(&entry)}),
     ))
 }
 
@@ -1573,7 +1399,7 @@ pub async fn import_advisories(
 }
 
 /// Findings for a packaged version against every stored advisory (none for unpackaged ones).
-async fn scan_version(
+pub(super) async fn scan_version(
     app: &App,
     package: Option<&str>,
 ) -> Result<Vec<steward_package::advisories::Finding>, ApiError> {
@@ -1624,7 +1450,7 @@ async fn scan_version(
     ))
 }
 
-fn finding_text(finding: &steward_package::advisories::Finding) -> String {
+pub(super) fn finding_text(finding: &steward_package::advisories::Finding) -> String {
     format!(
         "{} {} is affected by {} ({}){}",
         finding.package,

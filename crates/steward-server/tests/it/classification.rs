@@ -175,28 +175,21 @@ async fn the_classification_policy_is_checked_at_registration_and_on_deployment(
         let server = &server;
         let mlops = mlops.clone();
         let digest = digest.clone();
-        async move {
-            server
-                .request(
-                    Some(&mlops),
-                    Method::PUT,
-                    &format!("/api/v1/models/retail/credit/aliases/{env}"),
-                    Some(json!({"digest": digest, "reason": "try"})),
-                )
-                .await
-        }
+        async move { server.promote(&mlops, &digest, env).await }
     };
     let refused = move_to("dev").await;
-    assert_eq!(refused.status, 403, "{}", refused.body);
-    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert_eq!(refused.body["state"], "pending", "{}", refused.body);
+    let classification = crate::support::gate(&refused.body, "classification");
+    assert_eq!(classification["status"], "block");
+    assert_eq!(classification["policy"], "steward.data.classification");
+    let message = classification["message"].as_str().unwrap();
     assert!(
-        message.contains("steward.data.classification")
-            && message.contains("inputs.age is `personal`; rule `no-personal-data-in-dev`"),
+        message.contains("inputs.age is `personal`; rule `no-personal-data-in-dev`"),
         "{message}"
     );
     assert!(!message.contains("income"), "{message}");
     let moved = move_to("staging").await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["state"], "applied", "{}", moved.body);
 }
 
 #[tokio::test]

@@ -74,6 +74,7 @@ async fn a_full_audit_store_refuses_the_change() {
     let config = Config::load(first.dir.path(), &overrides).unwrap();
     let app = steward_server::App::open(config).await.unwrap();
     let server = TestServer {
+        clock: first.clock.clone(),
         app,
         admin_token: first.admin_token.clone(),
         dir: first.dir,
@@ -209,6 +210,7 @@ async fn organisation_templates_from_a_file_decide_what_is_required() {
         .await
         .unwrap();
     let server = TestServer {
+        clock: first.clock.clone(),
         app,
         admin_token: first.admin_token.clone(),
         dir: first.dir,

@@ -5,7 +5,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::support::{ARTIFACT, TestServer, artifact_digest, complete_manifest};
+use crate::support::{ARTIFACT, TestServer, artifact_digest, complete_manifest, gate};
 
 #[tokio::test]
 async fn a_freeze_window_refuses_deployments_until_it_ends_or_is_deleted() {
@@ -48,16 +48,7 @@ async fn a_freeze_window_refuses_deployments_until_it_ends_or_is_deleted() {
     let digest = registered.body["digest"].as_str().unwrap().to_owned();
     let move_to = |env: &'static str| {
         let (server, mlops, digest) = (&server, mlops.clone(), digest.clone());
-        async move {
-            server
-                .request(
-                    Some(&mlops),
-                    Method::PUT,
-                    &format!("/api/v1/models/retail/credit/aliases/{env}"),
-                    Some(json!({"digest": digest, "reason": "release"})),
-                )
-                .await
-        }
+        async move { server.promote(&mlops, &digest, env).await }
     };
 
     // A weekly freeze that is active now (started an hour ago, lasts a day), for staging in
@@ -121,22 +112,26 @@ async fn a_freeze_window_refuses_deployments_until_it_ends_or_is_deleted() {
         assert_eq!(other.status, 201, "{}", other.body);
     }
 
+    // The request is recorded, and waits: the freeze gate blocks it, named.
     let frozen = move_to("staging").await;
-    assert_eq!(frozen.status, 403, "{}", frozen.body);
-    let message = frozen.body["error"]["message"].as_str().unwrap();
+    assert_eq!(frozen.status, 201, "{}", frozen.body);
+    assert_eq!(frozen.body["state"], "pending", "{}", frozen.body);
+    let freeze = gate(&frozen.body, "freeze");
+    assert_eq!(freeze["status"], "block");
+    assert_eq!(freeze["policy"], "steward.change.freeze");
+    let message = freeze["message"].as_str().unwrap();
     assert!(
-        message.contains("steward.change.freeze")
-            && message.contains("freeze window `Quarter close`")
-            && message.contains("until "),
+        message.contains("freeze window `Quarter close`") && message.contains("until "),
         "{message}"
     );
+    let frozen_id = frozen.body["id"].as_i64().unwrap();
     assert!(
         !message.contains("Wholesale") && !message.contains("Patching"),
         "{message}"
     );
     assert_eq!(
-        move_to("development").await.status,
-        200,
+        move_to("development").await.body["state"],
+        "applied",
         "other environments are not frozen"
     );
 
@@ -153,7 +148,15 @@ async fn a_freeze_window_refuses_deployments_until_it_ends_or_is_deleted() {
         )
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    assert_eq!(move_to("staging").await.status, 200, "lifted");
+    let applied = server
+        .request(
+            Some(&mlops),
+            Method::POST,
+            &format!("/api/v1/promotions/{frozen_id}/apply"),
+            None,
+        )
+        .await;
+    assert_eq!(applied.body["state"], "applied", "lifted: {}", applied.body);
     let again = server
         .request(
             Some(&compliance),

@@ -51,35 +51,28 @@ async fn a_changed_blob_refuses_the_deployment_and_keeps_the_previous_target() {
     let move_to = |digest: String| {
         let server = &server;
         let mlops = mlops.clone();
-        async move {
-            server
-                .request(
-                    Some(&mlops),
-                    Method::PUT,
-                    "/api/v1/models/retail/credit/aliases/staging",
-                    Some(json!({"digest": digest, "reason": "release"})),
-                )
-                .await
-        }
+        async move { server.promote(&mlops, &digest, "staging").await }
     };
-    assert_eq!(move_to(digests[0].clone()).await.status, 200);
+    assert_eq!(move_to(digests[0].clone()).await.body["state"], "applied");
 
     // The stored weights change under the server (disk fault, or someone with file access).
     let hex = artifact_digest().trim_start_matches("sha256:").to_owned();
     std::fs::write(server.dir.path().join("blobs/sha256").join(&hex), "weightz").unwrap();
     let before = server.audit_size().await;
     let refused = move_to(digests[1].clone()).await;
-    assert_eq!(refused.status, 409, "{}", refused.body);
-    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert_eq!(refused.status, 201, "{}", refused.body);
+    assert_eq!(refused.body["state"], "pending", "{}", refused.body);
+    let integrity = crate::support::gate(&refused.body, "integrity");
+    assert_eq!(integrity["status"], "block");
+    let message = integrity["message"].as_str().unwrap();
     assert!(
-        message.contains("failed verification, so it is not deployed")
-            && message.contains("`model.onnx`"),
+        message.contains("failed verification") && message.contains("`model.onnx`"),
         "{message}"
     );
     assert_eq!(
         server.audit_size().await,
-        before + 1,
-        "the refusal is audited"
+        before + 2,
+        "the request and the refusal are audited"
     );
     let events = server
         .admin(
@@ -88,9 +81,10 @@ async fn a_changed_blob_refuses_the_deployment_and_keeps_the_previous_target() {
             None,
         )
         .await;
-    let event = &events["items"][0];
+    let event = &events["items"][1];
     assert_eq!(event["action"], "alias.set.refused", "{event}");
     assert_eq!(event["payload"]["reason"], "integrity");
+    let promotion = refused.body["id"].as_i64().unwrap();
     let aliases = server
         .request(
             Some(&mlops),
@@ -123,7 +117,15 @@ async fn a_changed_blob_refuses_the_deployment_and_keeps_the_previous_target() {
         .await;
     assert_eq!(verify.status, 409, "{}", verify.body);
     std::fs::write(server.dir.path().join("blobs/sha256").join(&hex), ARTIFACT).unwrap();
-    assert_eq!(move_to(digests[1].clone()).await.status, 200);
+    let applied = server
+        .request(
+            Some(&mlops),
+            Method::POST,
+            &format!("/api/v1/promotions/{promotion}/apply"),
+            None,
+        )
+        .await;
+    assert_eq!(applied.body["state"], "applied", "{}", applied.body);
 }
 
 /// A data key is wrapped under the lock, with a key version the database says is usable:

@@ -12,6 +12,7 @@ mod faults;
 mod freeze;
 mod integrity;
 mod matrix;
+mod promotions;
 mod support;
 mod tamper;
 mod vault;

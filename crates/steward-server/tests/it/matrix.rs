@@ -76,10 +76,35 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         &["ds", "mlops", "admin"],
     ),
     ("GET", "/api/v1/models/{unit}/{model}/aliases", READERS),
+    ("GET", "/api/v1/models/{unit}/{model}/promotions", READERS),
+    ("POST", "/api/v1/promotions", &["mlops", "admin"]),
+    ("GET", "/api/v1/promotions/{id}", READERS),
     (
-        "PUT",
-        "/api/v1/models/{unit}/{model}/aliases/{environment}",
+        "POST",
+        "/api/v1/promotions/{id}/approvals",
+        &["mlops", "compliance", "reviewer", "dpo", "admin"],
+    ),
+    (
+        "POST",
+        "/api/v1/promotions/{id}/reject",
+        &["mlops", "compliance", "reviewer", "dpo", "admin"],
+    ),
+    (
+        "POST",
+        "/api/v1/promotions/{id}/withdraw",
         &["mlops", "admin"],
+    ),
+    ("POST", "/api/v1/promotions/{id}/apply", &["mlops", "admin"]),
+    (
+        "POST",
+        "/api/v1/promotions/{id}/review",
+        &["compliance", "admin"],
+    ),
+    ("GET", "/api/v1/versions/{digest}/gates", READERS),
+    (
+        "POST",
+        "/api/v1/versions/{digest}/drift",
+        &["ds", "mlops", "admin"],
     ),
     (
         "GET",
@@ -217,6 +242,13 @@ async fn fixture() -> Fixture {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
+    // Promotion 1: to production, where the shipped gates keep it pending.
+    let digest = reply.body["digest"].as_str().unwrap().to_owned();
+    let pending = server
+        .promote(&tokens["mlops"], &digest, "production")
+        .await;
+    assert_eq!(pending.body["id"], 1, "{}", pending.body);
+    assert_eq!(pending.body["state"], "pending", "{}", pending.body);
     server
         .admin(Method::POST, "/api/v1/audit/checkpoints", Some(json!({})))
         .await;
@@ -251,6 +283,8 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
             "?from=1".to_owned()
         } else if path.ends_with("/compatibility") {
             format!("?against={}", fixture.digest)
+        } else if path.ends_with("/gates") {
+            "?environment=staging".to_owned()
         } else {
             String::new()
         }
@@ -275,8 +309,16 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
         ("POST", "/api/v1/models/{unit}/{model}/packages") => {
             json!({"manifest": "e30=", "governance": "e30=", "tag": "1"})
         }
-        ("PUT", "/api/v1/models/{unit}/{model}/aliases/{environment}") => {
-            json!({"digest": fixture.digest, "reason": "test"})
+        ("POST", "/api/v1/promotions") => {
+            json!({"digest": fixture.digest, "environment": "staging", "reason": "test"})
+        }
+        ("POST", "/api/v1/promotions/{id}/approvals") => json!({"comment": role}),
+        ("POST", "/api/v1/promotions/{id}/reject" | "/api/v1/promotions/{id}/withdraw") => {
+            json!({"reason": role})
+        }
+        ("POST", "/api/v1/promotions/{id}/review") => json!({"comment": role}),
+        ("POST", "/api/v1/versions/{digest}/drift") => {
+            json!({"report": {"items": [{"column": "income", "psi": 0.01, "ks_pvalue": 0.5}]}})
         }
         ("POST", "/api/v1/versions/{digest}/deprecate") => json!({"reason": "test"}),
         ("POST", "/api/v1/versions/{digest}/approvals") => json!({"comment": role}),
@@ -565,30 +607,39 @@ async fn secrets_never_reach_the_audit_trail() {
 async fn alias_moves_answer_as_of_with_who_and_why() {
     let fixture = fixture().await;
     let mlops = fixture.tokens["mlops"].clone();
-    let target = json!({"digest": fixture.digest, "reason": "release 1", "approval": "CHG-1"});
     let moved = fixture
         .server
-        .request(
-            Some(&mlops),
-            Method::PUT,
-            "/api/v1/models/retail/credit/aliases/production",
-            Some(target),
-        )
+        .promote(&mlops, &fixture.digest, "staging")
         .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["state"], "applied", "{}", moved.body);
     let history = fixture
         .server
         .request(
             Some(&mlops),
             Method::GET,
-            "/api/v1/models/retail/credit/aliases/production/history?as_of=2999-01-01",
+            "/api/v1/models/retail/credit/aliases/staging/history?as_of=2999-01-01",
             None,
         )
         .await;
     assert_eq!(history.body["at"]["digest"], fixture.digest.as_str());
     assert_eq!(history.body["at"]["moved_by"], "mlops");
-    assert_eq!(history.body["at"]["approval"], "CHG-1");
-    assert_eq!(history.body["at"]["audit_seq"], moved.body["audit"]["seq"]);
+    assert_eq!(history.body["at"]["reason"], "release");
+    let promotion = moved.body["id"].as_i64().unwrap();
+    assert_eq!(
+        history.body["at"]["approval"],
+        format!("promotion:{promotion}")
+    );
+    let audit = fixture
+        .server
+        .admin(Method::GET, "/api/v1/models/retail/credit/audit", None)
+        .await;
+    let applied = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "promotion.apply")
+        .unwrap_or_else(|| panic!("no promotion.apply in {audit}"));
+    assert_eq!(history.body["at"]["audit_seq"], applied["seq"]);
     let before = fixture
         .server
         .request(
@@ -801,20 +852,18 @@ async fn deprecated_versions_stay_retrievable_but_are_never_deployed() {
         Value::String(ARTIFACT.into()),
         "its artifacts too"
     );
-    let target = json!({"digest": fixture.digest, "reason": "roll back"});
     let moved = fixture
         .server
-        .request(
-            Some(&mlops),
-            Method::PUT,
-            "/api/v1/models/retail/credit/aliases/staging",
-            Some(target),
-        )
+        .promote(&mlops, &fixture.digest, "staging")
         .await;
-    assert_eq!(moved.status, 403);
-    assert_eq!(
-        moved.body["error"]["details"]["decision"]["policies"],
-        json!(["steward.lifecycle.deprecated-never-deployed"])
+    assert_eq!(moved.status, 409, "{}", moved.body);
+    assert!(
+        moved.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deprecated and is never promoted"),
+        "{}",
+        moved.body
     );
 }
 

@@ -9,9 +9,33 @@ use steward_server::{App, router};
 use tower::ServiceExt;
 
 pub struct TestServer {
+    pub clock: std::sync::Arc<ShiftClock>,
     pub app: App,
     pub admin_token: String,
     pub dir: tempfile::TempDir,
+}
+
+/// The system clock, moved forward on demand (expiry, windows).
+#[derive(Default)]
+pub struct ShiftClock {
+    offset_seconds: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_seconds
+            .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl steward_server::clock::Clock for ShiftClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::seconds(
+                self.offset_seconds
+                    .load(std::sync::atomic::Ordering::SeqCst),
+            )
+    }
 }
 
 pub struct Reply {
@@ -36,8 +60,10 @@ impl TestServer {
             .await
             .unwrap();
         let config = Config::load(dir.path(), &overrides).unwrap();
-        let app = App::open(config).await.unwrap();
+        let clock = std::sync::Arc::new(ShiftClock::default());
+        let app = App::open_with_clock(config, clock.clone()).await.unwrap();
         TestServer {
+            clock,
             app,
             admin_token: initialised.admin_token,
             dir,
@@ -113,6 +139,17 @@ impl TestServer {
         token["token"].as_str().unwrap().to_owned()
     }
 
+    /// Requests a promotion of `digest` to `environment` as the token's user.
+    pub async fn promote(&self, token: &str, digest: &str, environment: &str) -> Reply {
+        self.request(
+            Some(token),
+            Method::POST,
+            "/api/v1/promotions",
+            Some(json!({"digest": digest, "environment": environment, "reason": "release"})),
+        )
+        .await
+    }
+
     pub async fn audit_size(&self) -> u64 {
         self.app.store.audit_head().await.unwrap().0
     }
@@ -162,4 +199,17 @@ pub fn complete_manifest(version: &str) -> Value {
         "bias_assessment": {"summary": "ok", "protected_attributes": ["age"], "metrics": [{"name": "di", "value": 0.9}], "mitigations": "none needed"},
         "model_card": {"description": "Gradient-boosted scorecard", "markdown": "# Credit", "limitations": "l", "ethical_considerations": "Monitored for disparate impact", "authors": ["alice"], "contact": "c"},
     })
+}
+
+/// The result of gate `name` in a promotion answer or a gate check.
+pub fn gate<'a>(body: &'a Value, name: &str) -> &'a Value {
+    let gates = if body["gates"].is_array() {
+        &body["gates"]
+    } else {
+        &body["evaluation"]["gates"]
+    };
+    gates
+        .as_array()
+        .and_then(|gates| gates.iter().find(|gate| gate["gate"] == name))
+        .unwrap_or_else(|| panic!("no gate `{name}` in {body}"))
 }
