@@ -88,7 +88,75 @@ fn write_model_dir(dir: &Path, complete: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
+/// The gates of a promotion answer that did not pass, as `gate: message` lines.
+fn gates_not_passing(promotion: &Value) -> Vec<String> {
+    promotion["evaluation"]["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|gate| gate["status"] != "pass")
+        .map(|gate| {
+            format!(
+                "{}: {}",
+                gate["gate"].as_str().unwrap_or("?"),
+                gate["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn blocking(promotion: &Value) -> String {
+    let gates = gates_not_passing(promotion);
+    if gates.is_empty() {
+        "every gate passes".into()
+    } else {
+        gates.join("; ")
+    }
+}
+
+/// A synthetic sample of two features (deterministic), for the drift report.
+fn write_sample(path: &Path, seed: u64) -> anyhow::Result<()> {
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("income,debt_ratio\n");
+    for _ in 0..400 {
+        let income = 20_000.0 + 60_000.0 * (next() + next() + next()) / 3.0;
+        let debt_ratio = 0.1 + 0.5 * next();
+        text.push_str(&format!("{income:.0},{debt_ratio:.3}\n"));
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+const DEMO_GATES: &str = "\
+# Review boards per business unit, and the gates each promotion must pass (first match wins).
+boards:
+  retail:
+    model-risk:
+      members: {carol: security, lee: legal, alice: domain_expert}
+templates:
+  - name: production
+    production: true
+    gates:
+      checklist:
+        roles: [compliance_officer, reviewer]
+        items: [intended-use, limitations, evaluation, fairness, data-sources, monitoring-plan]
+      dpo_sign_off: [high]
+      drift: {psi_max: 0.2, ks_alpha: 0.05}
+      api_compatibility: true
+  - name: staging
+    environments: [staging]
+    gates:
+      boards: [{board: model-risk, quorum: 2, including: [security]}]
+  - name: default
+";
+
+pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir()?;
     let data_dir = work.path().join("data");
     step(
@@ -101,6 +169,8 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         data_dir.display(),
         initialised.admin_token_path.display()
     );
+    std::fs::write(data_dir.join("gates.yaml"), DEMO_GATES)?;
+    println!("   review boards and deployment templates in gates.yaml");
     let (url, stop, handle) = start(&data_dir).await?;
     println!("   server listening on {url}");
     let admin = Client::new(&url, Some(initialised.admin_token.clone()));
@@ -116,6 +186,8 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         ("alice", "data_scientist", "retail"),
         ("dave", "mlops_engineer", "retail"),
         ("carol", "reviewer", "retail"),
+        ("lee", "compliance_officer", "*"),
+        ("paula", "data_protection_officer", "retail"),
         ("erin", "auditor", "*"),
     ];
     let mut tokens = std::collections::BTreeMap::new();
@@ -145,10 +217,12 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         println!("   {name}: {role} in {scope}");
     }
     let mut as_user = |name: &str| tokens.remove(name).context("user client");
-    let (alice, dave, carol, erin) = (
+    let (alice, dave, carol, lee, paula, erin) = (
         as_user("alice")?,
         as_user("dave")?,
         as_user("carol")?,
+        as_user("lee")?,
+        as_user("paula")?,
         as_user("erin")?,
     );
 
@@ -218,46 +292,229 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
 
     step(
         7,
-        "Moving an alias: refused for a data scientist, without a certification and during a freeze",
+        "Promotion to staging: blocked by the review board's quorum, then approved",
     );
-    let staging = "/api/v1/models/retail/credit-risk/aliases/staging".to_string();
-    let production = "/api/v1/models/retail/credit-risk/aliases/production".to_string();
-    let target = json!({"digest": digest, "reason": "first release"});
-    expect_refused(alice.put(&staging, &target).await, 403)?;
-    dave.put(&staging, &target).await?;
-    println!("   dave moved staging to {digest}");
-    expect_refused(dave.put(&production, &target).await, 403)?;
-    admin.post("/api/v1/users/dave/certifications", &json!({"name": "responsible-ml-ops", "issued_at": "2026-01-01", "expires_at": "2030-01-01"})).await?;
-    println!("   admin recorded dave's training certification");
-    // A change freeze on production, in force now: the move waits for it.
-    let start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let freeze = admin
+    let check = dave
+        .get(&format!(
+            "/api/v1/versions/{digest}/gates?environment=staging"
+        ))
+        .await?;
+    for line in crate::promote::gate_text(&check).lines() {
+        println!("   {line}");
+    }
+    let promote = |digest: &str, environment: &str, reason: &str| json!({"digest": digest, "environment": environment, "reason": reason});
+    expect_refused(
+        alice
+            .post(
+                "/api/v1/promotions",
+                &promote(&digest, "staging", "first release"),
+            )
+            .await,
+        403,
+    )?;
+    let requested = dave
         .post(
-            "/api/v1/calendar/windows",
-            &json!({"name": "Quarter close", "kind": "freeze", "start": start, "duration": "P1D",
-                "environments": ["production"], "reason": "books close"}),
+            "/api/v1/promotions",
+            &promote(&digest, "staging", "first release"),
         )
         .await?;
-    expect_refused(dave.put(&production, &target).await, 403)?;
-    admin
-        .delete(&format!("/api/v1/calendar/windows/{}", freeze["id"]))
-        .await?;
-    println!("   admin lifted the freeze (deleted, kept in the history)");
-    let moved = dave.put(&production, &target).await?;
+    let staging_id = requested["id"].as_i64().context("promotion id")?;
     println!(
-        "   dave moved production (audit entry {})",
-        moved["audit"]["seq"]
+        "   dave requested promotion {staging_id}: {} ({})",
+        requested["state"].as_str().unwrap_or("?"),
+        blocking(&requested)
     );
-    let history = dave
-        .get("/api/v1/models/retail/credit-risk/aliases/production/history?as_of=2026-01-01")
+    let approvals = |id: i64| format!("/api/v1/promotions/{id}/approvals");
+    expect_refused(alice.post(&approvals(staging_id), &json!({})).await, 403)?;
+    println!("   alice sits on the board but authored the version: she never counts");
+    let first = carol
+        .post(
+            &approvals(staging_id),
+            &json!({"comment": "threat model reviewed"}),
+        )
         .await?;
     println!(
-        "   production as of 2026-01-01: {}",
-        history["at"]["digest"].as_str().unwrap_or("no version")
+        "   carol (security) approved: {} ({})",
+        first["state"].as_str().unwrap_or("?"),
+        blocking(&first)
     );
+    let applied = lee
+        .post(
+            &approvals(staging_id),
+            &json!({"comment": "contract terms fine"}),
+        )
+        .await?;
+    if applied["state"] != "applied" {
+        bail!("the quorum was reached but the promotion was not applied: {applied}");
+    }
+    println!("   lee (legal) approved: quorum of 2 including security reached, applied");
 
     step(
         8,
+        "Promotion to production: blocked by a freeze window and a DPO sign-off, then applied",
+    );
+    admin.post("/api/v1/users/dave/certifications", &json!({"name": "responsible-ml-ops", "issued_at": "2026-01-01", "expires_at": "2030-01-01"})).await?;
+    println!("   admin recorded dave's training certification (production needs one)");
+    let start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let freeze_window = json!({"name": "Quarter close", "kind": "freeze", "start": start, "duration": "P1D",
+        "environments": ["production"], "reason": "books close"});
+    let freeze = lee.post("/api/v1/calendar/windows", &freeze_window).await?;
+    println!("   lee (compliance) froze production for the quarter close");
+    let requested = dave
+        .post(
+            "/api/v1/promotions",
+            &promote(&digest, "production", "first release"),
+        )
+        .await?;
+    let production_id = requested["id"].as_i64().context("promotion id")?;
+    println!("   dave requested promotion {production_id}: pending, blocked by:");
+    for gate in gates_not_passing(&requested) {
+        println!("     {gate}");
+    }
+    let (reference, current) = (
+        work.path().join("reference.csv"),
+        work.path().join("validation.csv"),
+    );
+    write_sample(&reference, 1)?;
+    write_sample(&current, 2)?;
+    let report = crate::drift::report(&reference, &current, &[])?;
+    alice
+        .post(
+            &format!("/api/v1/versions/{digest}/drift"),
+            &json!({"report": report}),
+        )
+        .await?;
+    println!("   alice attached the validation-vs-training drift report (PSI, KS per feature)");
+    let items = steward_core::promotion::DEFAULT_CHECKLIST;
+    carol
+        .post(
+            &approvals(production_id),
+            &json!({"checklist": items, "comment": "model card reviewed"}),
+        )
+        .await?;
+    println!(
+        "   carol signed off the model-card checklist ({})",
+        items.join(", ")
+    );
+    let after_dpo = paula
+        .post(
+            &approvals(production_id),
+            &json!({"comment": "DPIA on file"}),
+        )
+        .await?;
+    println!(
+        "   paula (data protection officer) signed off; still {}: {}",
+        after_dpo["state"].as_str().unwrap_or("?"),
+        blocking(&after_dpo)
+    );
+    lee.delete(&format!("/api/v1/calendar/windows/{}", freeze["id"]))
+        .await?;
+    println!("   the quarter close ended (window deleted, kept in the history)");
+    let applied = dave
+        .post(
+            &format!("/api/v1/promotions/{production_id}/apply"),
+            &json!({}),
+        )
+        .await?;
+    if applied["state"] != "applied" {
+        bail!("production promotion not applied: {applied}");
+    }
+    let history = dave
+        .get("/api/v1/models/retail/credit-risk/aliases/production/history")
+        .await?;
+    let seq = history["items"][0]["audit_seq"]
+        .as_u64()
+        .context("audit seq")?;
+    println!("   dave applied it: production points at {digest} (audit entry {seq})");
+
+    step(
+        9,
+        "An emergency change: a hotfix during a freeze, reviewed afterwards",
+    );
+    let hotfix_dir = work.path().join("model-hotfix");
+    write_model_dir(&hotfix_dir, true)?;
+    let yaml = std::fs::read_to_string(hotfix_dir.join("steward.yaml"))?;
+    std::fs::write(
+        hotfix_dir.join("steward.yaml"),
+        yaml.replace("version: 1.0.0", "version: 1.0.1"),
+    )?;
+    std::fs::write(hotfix_dir.join("preprocessing.json"), br#"{"scaler": "standard", "features": ["income", "debt_ratio", "age"], "impute": "median"}"#)?;
+    let hotfix = register_dir(
+        &alice,
+        "retail/credit-risk",
+        &hotfix_dir,
+        Layout::Plain,
+        None,
+    )
+    .await?;
+    let hotfix = hotfix["digest"].as_str().context("digest")?.to_owned();
+    lee.post("/api/v1/calendar/windows", &freeze_window).await?;
+    println!("   production is frozen again; 1.0.1 fixes missing-value handling (INC-42)");
+    let mut emergency = promote(&hotfix, "production", "hotfix for INC-42");
+    emergency["emergency_reason"] =
+        json!("applications with a missing income get NaN scores (INC-42)");
+    let done = dave.post("/api/v1/promotions", &emergency).await?;
+    if done["state"] != "applied" {
+        bail!("emergency promotion not applied: {done}");
+    }
+    let waived: Vec<&str> = done["evaluation"]["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|gate| gate["status"] == "waived")
+        .filter_map(|gate| gate["gate"].as_str())
+        .collect();
+    println!(
+        "   dave took the emergency path: applied at once; waived: {}",
+        waived.join(", ")
+    );
+    let emergency_id = done["id"].as_i64().context("id")?;
+    lee.post(
+        &format!("/api/v1/promotions/{emergency_id}/review"),
+        &json!({"comment": "justified; root cause tracked in CHG-77"}),
+    )
+    .await?;
+    println!("   lee (compliance) reviewed it after the fact, as every emergency change must be");
+
+    step(10, "The CI gate: `steward gate check --format sarif`");
+    let check = dave
+        .get(&format!(
+            "/api/v1/versions/{digest}/gates?environment=production"
+        ))
+        .await?;
+    let sarif = crate::promote::gate_sarif(&check);
+    for result in sarif["runs"][0]["results"].as_array().into_iter().flatten() {
+        println!(
+            "   {:<7} {:<44} {}",
+            result["level"].as_str().unwrap_or("?"),
+            result["ruleId"].as_str().unwrap_or("?"),
+            result["message"]["text"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "   rolling back to 1.0.0 would {} (exit code {} in CI)",
+        if check["allowed"] == true {
+            "pass"
+        } else {
+            "block"
+        },
+        if check["allowed"] == true { 0 } else { 1 }
+    );
+    if let Some(dir) = reports {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("gate.sarif"),
+            serde_json::to_string_pretty(&sarif)?,
+        )?;
+        std::fs::write(
+            dir.join("gate.junit.xml"),
+            crate::promote::gate_junit(&check),
+        )?;
+        println!("   reports written to {}", dir.display());
+    }
+
+    step(
+        11,
         "The audit trail: checkpoint, verify, and an inclusion proof checked offline",
     );
     let checkpoint = admin.post("/api/v1/audit/checkpoints", &json!({})).await?;
@@ -270,7 +527,6 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
         "   erin (auditor) verified {} entries and {} checkpoints",
         report["entries"], report["checkpoints"]
     );
-    let seq = moved["audit"]["seq"].as_u64().context("seq")?;
     let proof = erin.get(&format!("/api/v1/audit/proof/{seq}")).await?;
     let file = steward_core::audit::checkpoint::InclusionProofFile::parse(
         proof["tlog_proof"].as_str().unwrap_or_default(),
@@ -290,7 +546,7 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
     );
 
     step(
-        9,
+        12,
         "Packaging: a signed OCI layout (ModelPack), pushed, blocked by an advisory, pulled back",
     );
     let layout = work.path().join("credit-risk.oci");
@@ -328,9 +584,21 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
     admin
         .post("/api/v1/advisories", &json!({"records": [advisory]}))
         .await?;
-    let vulnerable =
-        json!({"digest": packed.manifest_digest.as_str(), "reason": "ship the package"});
-    expect_refused(dave.put(&staging, &vulnerable).await, 403)?;
+    let vulnerable = dave
+        .post(
+            "/api/v1/promotions",
+            &promote(
+                packed.manifest_digest.as_str(),
+                "staging",
+                "ship the package",
+            ),
+        )
+        .await?;
+    let finding = gates_not_passing(&vulnerable)
+        .into_iter()
+        .find(|gate| gate.starts_with("vulnerabilities"))
+        .context("the vulnerability gate did not block")?;
+    println!("   promotion to staging blocked: {finding}");
     let pulled = work.path().join("pulled.oci");
     crate::package::pull(&erin, packed.manifest_digest.as_str(), &pulled).await?;
     let files = |root: &Path| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
@@ -415,7 +683,7 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<ExitCode> {
     handle.await??;
 
     step(
-        10,
+        13,
         "Tampering is detected: a database entry, a blob, a checkpoint",
     );
     let verify = |dir: &Path| {

@@ -91,6 +91,9 @@ pub enum Command {
         /// Keep the server running afterwards.
         #[arg(long)]
         serve: bool,
+        /// Also write the CI gate's SARIF and JUnit reports into this folder.
+        #[arg(long)]
+        reports: Option<std::path::PathBuf>,
     },
     /// Policy tools.
     #[command(subcommand)]

@@ -553,33 +553,40 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         ]
     );
 
-    // Usage terms are enforced on deployment, naming the term.
-    let (code, _, stderr) = admin.run(&[
-        "aliases",
-        "set",
-        "retail/churn",
-        "staging",
-        &digest,
-        "--reason",
-        "try",
-    ]);
-    assert_eq!(code, 1);
+    // Usage terms are enforced on deployment, naming the term: the request waits, blocked.
+    let promoted = admin.json(&["promote", &digest, "--to", "staging", "--reason", "try"]);
+    assert_eq!(promoted["state"], "pending", "{promoted}");
+    let blocks = |promotion: &Value, gate: &str| -> String {
+        promotion["evaluation"]["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|result| result["gate"] == gate && result["status"] == "block")
+            .map(|result| result["message"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("`{gate}` does not block: {promotion}"))
+    };
     assert!(
-        stderr.contains("steward.terms.usage") && stderr.contains("allowed_regions: [eu]"),
-        "{stderr}"
+        blocks(&promoted, "usage_terms").contains("allowed_regions: [eu]"),
+        "{promoted}"
+    );
+    let text = admin.ok(&["promotion", "show", &promoted["id"].to_string()]);
+    assert!(
+        text.contains("pending") && text.contains("block    usage_terms"),
+        "{text}"
     );
     admin.ok(&["envs", "create", "eu-staging", "--region", "eu"]);
-    admin.ok(&[
-        "aliases",
-        "set",
-        "retail/churn",
-        "eu-staging",
+    let inside = admin.json(&[
+        "promote",
         &digest,
+        "--to",
+        "eu-staging",
         "--reason",
         "inside the terms",
     ]);
+    assert_eq!(inside["state"], "applied", "{inside}");
 
-    // An advisory imported later blocks further deployment, naming the finding.
+    // An advisory imported later blocks further deployment, naming the finding; the CI gate
+    // says so with exit code 1 in every format.
     let osv = dir.path().join("osv");
     std::fs::create_dir_all(&osv).unwrap();
     std::fs::write(
@@ -588,21 +595,47 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     )
     .unwrap();
     admin.ok(&["advisories", "import", osv.to_str().unwrap()]);
-    let (code, _, stderr) = admin.run(&[
-        "aliases",
-        "set",
-        "retail/churn",
-        "eu-staging",
+    let (code, stdout, stderr) = admin.run(&["gate", "check", &digest, "--to", "eu-staging"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.contains("numpy 2.1.0 is affected by PYSEC-TEST-9 (critical), fixed in 2.1.1")
+            && stdout.ends_with("The promotion would block.\n"),
+        "{stdout}"
+    );
+    for (format, needle) in [
+        ("json", "\"allowed\": false"),
+        ("sarif", "\"ruleId\": \"steward.supply-chain.vulnerable\""),
+        (
+            "junit",
+            "<failure message=\"numpy 2.1.0 is affected by PYSEC-TEST-9",
+        ),
+    ] {
+        let (code, stdout, _) = admin.run(&[
+            "gate",
+            "check",
+            &digest,
+            "--to",
+            "eu-staging",
+            "--format",
+            format,
+        ]);
+        assert_eq!(code, 1, "{format}");
+        assert!(stdout.contains(needle), "{format}: {stdout}");
+    }
+    let (code, _, _) = admin.run(&["gate", "check", &digest, "--to", "staging-nowhere"]);
+    assert_eq!(code, 1, "an unknown environment is an error");
+    let again = admin.json(&[
+        "promote",
         &digest,
+        "--to",
+        "eu-staging",
         "--reason",
         "again",
     ]);
-    assert_eq!(code, 1);
     assert!(
-        stderr.contains("steward.supply-chain.vulnerable")
-            && stderr
-                .contains("numpy 2.1.0 is affected by PYSEC-TEST-9 (critical), fixed in 2.1.1"),
-        "{stderr}"
+        blocks(&again, "vulnerabilities")
+            .contains("numpy 2.1.0 is affected by PYSEC-TEST-9 (critical), fixed in 2.1.1"),
+        "{again}"
     );
 
     let pulled = dir.path().join("pulled.oci");
