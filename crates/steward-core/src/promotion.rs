@@ -31,6 +31,9 @@ pub struct GateConfig {
     /// Tried in order; the first that matches a promotion decides its gates.
     #[serde(default)]
     pub templates: Vec<DeploymentTemplate>,
+    /// A minijinja template for change impact statements (default: `DEFAULT_IMPACT_TEMPLATE`).
+    #[serde(default)]
+    pub impact_statement: Option<String>,
 }
 
 /// A review board: members by name, each with the capacity they sit in (legal, security,
@@ -96,6 +99,9 @@ pub struct Gates {
     /// explicit approval (V2).
     #[serde(default)]
     pub api_compatibility: bool,
+    /// A change record (C1, C2, C4, C7) with the CAB that approves normal changes.
+    #[serde(default)]
+    pub change_record: Option<ChangeGate>,
 }
 
 impl Default for Gates {
@@ -107,7 +113,180 @@ impl Default for Gates {
             dpo_sign_off: Vec::new(),
             drift: None,
             api_compatibility: false,
+            change_record: None,
         }
+    }
+}
+
+/// What a template asks of change records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeGate {
+    /// The change advisory board that approves normal changes, and its quorum.
+    #[serde(default)]
+    pub cab: Option<BoardGate>,
+    /// Standard changes are pre-approved by this template (no CAB).
+    #[serde(default)]
+    pub standard_allowed: bool,
+    /// Impact levels of the risk assessment that need a pre-mortem (default: high).
+    #[serde(default = "high_impact")]
+    pub pre_mortem_for: Vec<Level>,
+}
+
+fn high_impact() -> Vec<Level> {
+    vec![Level::High]
+}
+
+/// ITIL change types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeType {
+    /// Pre-approved by the deployment template.
+    Standard,
+    /// Approved by the change advisory board.
+    Normal,
+    /// Made at once on the emergency path, reviewed afterwards.
+    Emergency,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+        }
+    }
+}
+
+/// Bound on each text of a change record, and on its lists.
+pub const CHANGE_TEXT_BYTES_MAX: usize = 8 * 1024;
+pub const CHANGE_ITEMS_MAX: usize = 100;
+
+/// A change record (C1): the risk assessment, the traffic the release takes, how it is
+/// rolled back and what a rollback depends on (C4), and for high-impact releases a
+/// pre-mortem (C7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRecord {
+    #[serde(rename = "type")]
+    pub change_type: ChangeType,
+    pub risk: RiskAssessment,
+    /// Share of requests the new version takes at first, in (0, 1].
+    pub traffic_share: f64,
+    pub rollback_plan: String,
+    pub rollback_dependencies: RollbackDependencies,
+    #[serde(default)]
+    pub pre_mortem: Vec<FailureMode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiskAssessment {
+    pub impact: Level,
+    pub likelihood: Level,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// What must be rolled back with the model (C4).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackDependencies {
+    #[serde(default)]
+    pub data_pipeline_version: Option<String>,
+    #[serde(default)]
+    pub feature_store_schema_version: Option<String>,
+    #[serde(default)]
+    pub upstream_datasets: Vec<String>,
+}
+
+/// One failure mode of a pre-mortem, with its mitigation; approvers check it off by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailureMode {
+    pub id: String,
+    pub failure_mode: String,
+    pub mitigation: String,
+}
+
+impl ChangeRecord {
+    /// Every problem of form (empty texts, bounds, duplicate ids).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(self.traffic_share > 0.0 && self.traffic_share <= 1.0) {
+            problems.push(format!(
+                "change.traffic_share: {} is not in (0, 1]",
+                self.traffic_share
+            ));
+        }
+        let mut texts: Vec<(String, &str)> = vec![
+            ("change.rollback_plan".into(), self.rollback_plan.as_str()),
+            ("change.risk.notes".into(), self.risk.notes.as_str()),
+        ];
+        let deps = &self.rollback_dependencies;
+        texts.extend(deps.data_pipeline_version.iter().map(|text| {
+            (
+                "change.rollback_dependencies.data_pipeline_version".into(),
+                text.as_str(),
+            )
+        }));
+        texts.extend(deps.feature_store_schema_version.iter().map(|text| {
+            (
+                "change.rollback_dependencies.feature_store_schema_version".into(),
+                text.as_str(),
+            )
+        }));
+        for (index, dataset) in deps.upstream_datasets.iter().enumerate() {
+            texts.push((
+                format!("change.rollback_dependencies.upstream_datasets[{index}]"),
+                dataset,
+            ));
+        }
+        let mut ids = BTreeSet::new();
+        for (index, mode) in self.pre_mortem.iter().enumerate() {
+            let at = format!("change.pre_mortem[{index}]");
+            if mode.id.trim().is_empty() || mode.id.len() > 64 {
+                problems.push(format!("{at}.id: between 1 and 64 bytes"));
+            } else if !ids.insert(mode.id.as_str()) {
+                problems.push(format!("{at}.id: `{}` appears twice", mode.id));
+            }
+            for (field, text) in [
+                ("failure_mode", &mode.failure_mode),
+                ("mitigation", &mode.mitigation),
+            ] {
+                if text.trim().is_empty() {
+                    problems.push(format!("{at}.{field}: must not be empty"));
+                }
+                texts.push((format!("{at}.{field}"), text));
+            }
+        }
+        if self.rollback_plan.trim().is_empty() {
+            problems.push("change.rollback_plan: must not be empty".into());
+        }
+        for (field, text) in texts {
+            if text.len() > CHANGE_TEXT_BYTES_MAX {
+                problems.push(format!("{field}: more than {CHANGE_TEXT_BYTES_MAX} bytes"));
+            }
+        }
+        if self.pre_mortem.len() > CHANGE_ITEMS_MAX
+            || deps.upstream_datasets.len() > CHANGE_ITEMS_MAX
+        {
+            problems.push(format!(
+                "change: at most {CHANGE_ITEMS_MAX} failure modes and upstream datasets"
+            ));
+        }
+        problems
     }
 }
 
@@ -156,6 +335,7 @@ impl GateConfig {
     pub fn shipped() -> GateConfig {
         GateConfig {
             boards: BTreeMap::new(),
+            impact_statement: None,
             templates: vec![
                 DeploymentTemplate {
                     name: "production".into(),
@@ -178,6 +358,11 @@ impl GateConfig {
                             ks_alpha: 0.05,
                         }),
                         api_compatibility: true,
+                        change_record: Some(ChangeGate {
+                            cab: None,
+                            standard_allowed: true,
+                            pre_mortem_for: high_impact(),
+                        }),
                     },
                     expires_after_hours: DEFAULT_EXPIRY_HOURS,
                 },
@@ -226,6 +411,11 @@ impl GateConfig {
                 "templates: at least one is needed (promotions that match none are refused)".into(),
             );
         }
+        if let Some(text) = &self.impact_statement
+            && let Err(err) = minijinja::Environment::new().add_template("impact", text)
+        {
+            problems.push(format!("impact_statement: {err}"));
+        }
         let mut names = BTreeSet::new();
         for (index, template) in self.templates.iter().enumerate() {
             let at = format!("templates[{index}]");
@@ -268,8 +458,17 @@ impl GateConfig {
                     ));
                 }
             }
-            for (board_idx, gate) in gates.boards.iter().enumerate() {
-                let at = format!("{at}.gates.boards[{board_idx}]");
+            let cab = gates
+                .change_record
+                .as_ref()
+                .and_then(|change| change.cab.as_ref())
+                .map(|cab| (format!("{at}.gates.change_record.cab"), cab));
+            let boards = gates
+                .boards
+                .iter()
+                .enumerate()
+                .map(|(board_idx, gate)| (format!("{at}.gates.boards[{board_idx}]"), gate));
+            for (at, gate) in boards.chain(cab) {
                 if gate.quorum == 0 {
                     problems.push(format!("{at}.quorum: must be at least 1"));
                 }
@@ -359,6 +558,9 @@ pub struct ApprovalFacts {
     pub checklist: Vec<String>,
     /// The approver accepts the breaking schema changes listed when they approved.
     pub accepts_breaking_changes: bool,
+    /// Pre-mortem failure modes (ids) whose mitigations the approver checked are in place.
+    #[serde(default)]
+    pub mitigated: Vec<String>,
 }
 
 /// The version that would be promoted, and what it would replace.
@@ -374,6 +576,10 @@ pub struct Candidate<'a> {
     /// Per-feature drift statistics attached to the version.
     pub drift: Option<&'a [DriftItem]>,
     pub approvals: &'a [ApprovalFacts],
+    /// The change record filed with the request, if any.
+    pub change: Option<&'a ChangeRecord>,
+    /// The request takes the emergency path.
+    pub emergency: bool,
 }
 
 /// One feature of an attached drift report.
@@ -445,11 +651,20 @@ pub fn evaluate(
     let gates = &template.gates;
     let mut results = Vec::new();
     // Approvals that count at all: never the author's, never through a token the author issued.
+    // And one person counts once: an approval through a token issued by someone who also
+    // approved is that person acting twice.
     let counted: Vec<&ApprovalFacts> = candidate
         .approvals
         .iter()
         .filter(|approval| {
             approval.approver != candidate.author && approval.token_issuer != candidate.author
+        })
+        .filter(|approval| {
+            approval.token_issuer == approval.approver
+                || !candidate
+                    .approvals
+                    .iter()
+                    .any(|other| other.approver == approval.token_issuer)
         })
         .collect();
     if gates.documentation {
@@ -508,12 +723,242 @@ pub fn evaluate(
         });
     }
     if let Some(drift) = &gates.drift {
-        results.push(drift_result(drift, target, candidate.drift));
+        results.push(drift_result(drift, target, candidate));
     }
     if gates.api_compatibility {
         results.push(compatibility_result(candidate, &counted));
     }
+    if let Some(gate) = &gates.change_record {
+        change_results(
+            config,
+            gate,
+            template,
+            target,
+            candidate,
+            &counted,
+            &mut results,
+        );
+    }
     results
+}
+
+fn change_results(
+    config: &GateConfig,
+    gate: &ChangeGate,
+    template: &DeploymentTemplate,
+    target: &Target,
+    candidate: &Candidate<'_>,
+    counted: &[&ApprovalFacts],
+    results: &mut Vec<GateResult>,
+) {
+    let record_policy = "steward.change.record";
+    let Some(change) = candidate.change else {
+        results.push(GateResult::new(
+            "change_record",
+            record_policy,
+            GateStatus::Missing,
+            format!(
+                "a promotion to `{}` needs a change record: type, risk assessment, traffic share, rollback plan and rollback dependencies",
+                target.environment
+            ),
+        ));
+        return;
+    };
+    let deps = &change.rollback_dependencies;
+    let emergency_type = change.change_type == ChangeType::Emergency;
+    results.push(if emergency_type != candidate.emergency {
+        GateResult::new(
+            "change_record",
+            record_policy,
+            GateStatus::Block,
+            "an emergency change is filed on the emergency path, and only there".into(),
+        )
+    } else if deps.data_pipeline_version.is_none()
+        && deps.feature_store_schema_version.is_none()
+        && deps.upstream_datasets.is_empty()
+    {
+        GateResult::new(
+            "change_record",
+            record_policy,
+            GateStatus::Block,
+            "the change record names no rollback dependency (data pipeline version, feature-store schema version or upstream datasets)".into(),
+        )
+    } else {
+        GateResult::new(
+            "change_record",
+            record_policy,
+            GateStatus::Pass,
+            format!(
+                "{} change, impact {}, likelihood {}, {}% of traffic at first",
+                serde_json::to_value(change.change_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                change.risk.impact.as_str(),
+                change.risk.likelihood.as_str(),
+                percent(change.traffic_share)
+            ),
+        )
+    });
+    let cab_policy = "steward.change.cab";
+    results.push(match change.change_type {
+        ChangeType::Standard if gate.standard_allowed => GateResult::new(
+            "cab",
+            cab_policy,
+            GateStatus::Pass,
+            format!(
+                "a standard change, pre-approved by template `{}`",
+                template.name
+            ),
+        ),
+        ChangeType::Standard => GateResult::new(
+            "cab",
+            cab_policy,
+            GateStatus::Block,
+            format!(
+                "template `{}` pre-approves no standard change; file a normal change for the CAB",
+                template.name
+            ),
+        ),
+        ChangeType::Emergency => GateResult::new(
+            "cab",
+            cab_policy,
+            GateStatus::Block,
+            "an emergency change is approved by the CAB after the fact (the review)".into(),
+        ),
+        ChangeType::Normal => match &gate.cab {
+            Some(cab) => {
+                let mut result = board_result(config, cab, target, counted);
+                result.gate = "cab".into();
+                result.policy = cab_policy.into();
+                result
+            }
+            None => GateResult::new(
+                "cab",
+                cab_policy,
+                GateStatus::Missing,
+                format!(
+                    "template `{}` names no change advisory board for normal changes",
+                    template.name
+                ),
+            ),
+        },
+    });
+    if gate.pre_mortem_for.contains(&change.risk.impact) {
+        let policy = "steward.change.pre-mortem";
+        let checked: BTreeSet<&str> = counted
+            .iter()
+            .flat_map(|approval| approval.mitigated.iter().map(String::as_str))
+            .collect();
+        let unchecked: Vec<&str> = change
+            .pre_mortem
+            .iter()
+            .map(|mode| mode.id.as_str())
+            .filter(|id| !checked.contains(id))
+            .collect();
+        results.push(if change.pre_mortem.is_empty() {
+            GateResult::new(
+                "pre_mortem",
+                policy,
+                GateStatus::Missing,
+                format!(
+                    "a {}-impact release needs a pre-mortem: failure modes with mitigations",
+                    change.risk.impact.as_str()
+                ),
+            )
+        } else if unchecked.is_empty() {
+            GateResult::new(
+                "pre_mortem",
+                policy,
+                GateStatus::Pass,
+                format!(
+                    "{} failure mode(s), every mitigation checked off",
+                    change.pre_mortem.len()
+                ),
+            )
+        } else {
+            GateResult::new(
+                "pre_mortem",
+                policy,
+                GateStatus::Block,
+                format!("mitigations not checked off yet: {}", unchecked.join(", ")),
+            )
+        });
+    }
+}
+
+fn percent(share: f64) -> String {
+    let value = share * 100.0;
+    if (value - value.round()).abs() < 1e-9 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// The impact statement shipped for change records (C2): plain language, from the facts.
+pub const DEFAULT_IMPACT_TEMPLATE: &str = "\
+{{ model }} version {{ version }} will {% if replaces %}replace version {{ replaces }}{% else %}be deployed{% endif %} \
+in {{ environment }} for the {{ business_unit }} business unit{% if traffic_percent != \"100\" %}, \
+taking {{ traffic_percent }}% of requests at first{% endif %}. \
+It is a {{ risk_class }}-risk model under the EU AI Act (internal tier {{ tier }}) that is used for {{ use }}. \
+Its owners rate the impact of a failure as {{ impact }} and its likelihood as {{ likelihood }}.\
+{% if notes %} {{ notes }}{% endif %} \
+If something goes wrong it is rolled back as follows: {{ rollback_plan }}\
+{% if dependencies %} Rolling back also involves {{ dependencies | join(\", \") }}.{% endif %}\
+{% if failure_modes %} Before release, the team listed {{ failure_modes }} way(s) it could fail and how each is mitigated.{% endif %}";
+
+/// Bound on the work of rendering an impact statement (minijinja fuel).
+pub const IMPACT_TEMPLATE_FUEL: u64 = 100_000;
+
+/// Facts an impact statement is written from.
+pub struct ImpactFacts<'a> {
+    pub model: &'a str,
+    pub version: &'a str,
+    pub replaces: Option<&'a str>,
+    pub target: &'a Target,
+    pub change: &'a ChangeRecord,
+}
+
+/// Renders the impact statement (C2) with `template` (the shipped one unless the gate
+/// configuration overrides it).
+pub fn impact_statement(template: &str, facts: &ImpactFacts<'_>) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(IMPACT_TEMPLATE_FUEL));
+    env.add_template("impact", template)
+        .map_err(|err| format!("impact statement template: {err}"))?;
+    let change = facts.change;
+    let deps = &change.rollback_dependencies;
+    let mut dependencies: Vec<String> = Vec::new();
+    if let Some(version) = &deps.data_pipeline_version {
+        dependencies.push(format!("data pipeline version {version}"));
+    }
+    if let Some(version) = &deps.feature_store_schema_version {
+        dependencies.push(format!("feature-store schema version {version}"));
+    }
+    for dataset in &deps.upstream_datasets {
+        dependencies.push(format!("upstream dataset {dataset}"));
+    }
+    let use_text = facts.target.category.replace('_', " ");
+    let context = minijinja::context! {
+        model => facts.model,
+        version => facts.version,
+        replaces => facts.replaces,
+        environment => facts.target.environment.as_str(),
+        business_unit => facts.target.business_unit.as_str(),
+        risk_class => facts.target.risk_class.as_str(),
+        tier => facts.target.tier,
+        category => facts.target.category.as_str(),
+        use => use_text,
+        traffic_percent => percent(change.traffic_share),
+        impact => change.risk.impact.as_str(),
+        likelihood => change.risk.likelihood.as_str(),
+        notes => change.risk.notes.trim(),
+        rollback_plan => change.rollback_plan.trim(),
+        dependencies => dependencies,
+        failure_modes => change.pre_mortem.len(),
+    };
+    env.get_template("impact")
+        .and_then(|template| template.render(context))
+        .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map_err(|err| format!("impact statement: {err}"))
 }
 
 fn checklist_result(checklist: &Checklist, counted: &[&ApprovalFacts]) -> GateResult {
@@ -583,6 +1028,12 @@ fn board_result(
         .boards
         .get(&target.business_unit)
         .and_then(|boards| boards.get(&gate.board))
+        .or_else(|| {
+            config
+                .boards
+                .get("*")
+                .and_then(|boards| boards.get(&gate.board))
+        })
     else {
         return GateResult::new(
             &name,
@@ -655,8 +1106,9 @@ fn board_result(
     )
 }
 
-fn drift_result(gate: &DriftGate, target: &Target, report: Option<&[DriftItem]>) -> GateResult {
+fn drift_result(gate: &DriftGate, target: &Target, candidate: &Candidate<'_>) -> GateResult {
     let policy = "steward.gate.drift";
+    let report = candidate.drift;
     let Some(items) = report else {
         return GateResult::new(
             "drift",
@@ -694,6 +1146,31 @@ fn drift_result(gate: &DriftGate, target: &Target, report: Option<&[DriftItem]>)
             GateStatus::Missing,
             "the attached drift report compares no feature".into(),
         );
+    }
+    // Every numeric input the schema declares must be in the report, so a report on one
+    // calm feature cannot stand for the rest.
+    let uncovered: Vec<&str> = candidate
+        .schema
+        .map(|schema| schema.inputs.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|field| {
+            ["INT", "UINT", "FP", "BF"]
+                .iter()
+                .any(|prefix| field.datatype.starts_with(prefix))
+        })
+        .filter(|field| {
+            !items.iter().any(|item| {
+                item.column == field.name && (item.psi.is_some() || item.ks_pvalue.is_some())
+            })
+        })
+        .map(|field| field.name.as_str())
+        .collect();
+    if !uncovered.is_empty() {
+        drifted.push(format!(
+            "the drift report does not compare the numeric input(s) {}",
+            uncovered.join(", ")
+        ));
     }
     if drifted.is_empty() {
         GateResult::new(

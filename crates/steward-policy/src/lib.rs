@@ -295,6 +295,12 @@ pub struct Request {
     pub gate_drift: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate_api_compatibility: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_change_record: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_cab: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_pre_mortem: Option<String>,
     /// The promotion takes the emergency path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency: Option<bool>,
@@ -627,6 +633,15 @@ impl Engine {
             (
                 "gate_api_compatibility",
                 request.gate_api_compatibility.clone().map(Value::String),
+            ),
+            (
+                "gate_change_record",
+                request.gate_change_record.clone().map(Value::String),
+            ),
+            ("gate_cab", request.gate_cab.clone().map(Value::String)),
+            (
+                "gate_pre_mortem",
+                request.gate_pre_mortem.clone().map(Value::String),
             ),
             ("emergency", request.emergency.map(Value::Bool)),
             ("target_is_self", request.target_is_self.map(Value::Bool)),

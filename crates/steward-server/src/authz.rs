@@ -350,16 +350,44 @@ pub async fn authorize(
     let vulnerability = facts.vulnerability.clone();
     let classification_violation = facts.classification_violation.clone();
     let freeze_window = facts.freeze_window.clone();
+    let decision = decide(app, caller, resource.clone(), &scope, facts);
+    if decision.allowed {
+        return Ok(decision);
+    }
+    refuse(
+        app,
+        caller,
+        &resource,
+        decision,
+        [
+            forbidding_term,
+            vulnerability,
+            freeze_window,
+            classification_violation,
+        ],
+    )
+    .await
+}
+
+/// The policy's decision for the caller's action, without recording anything (for
+/// answers that depend on a permission, e.g. whether a gate check may re-verify blobs).
+pub fn decide(
+    app: &App,
+    caller: &Caller,
+    resource: Resource,
+    scope: &RoleScope,
+    facts: Facts,
+) -> Decision {
     let request = PolicyRequest {
         principal: caller.name.clone(),
         certified_until: caller.certified_until,
         roles: caller
-            .roles(&scope)
+            .roles(scope)
             .into_iter()
             .map(|role| role.as_str().to_owned())
             .collect(),
         action: caller.action,
-        resource: resource.clone(),
+        resource,
         now: app.now_unix(),
         production: facts.production,
         version_deprecated: facts.version_deprecated,
@@ -373,21 +401,35 @@ pub async fn authorize(
         gate_dpo: None,
         gate_drift: None,
         gate_api_compatibility: None,
+        gate_change_record: None,
+        gate_cab: None,
+        gate_pre_mortem: None,
         emergency: None,
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
         token_issuer: Some(caller.token_issuer.clone()),
     };
-    let decision = app.engine.authorize(&request);
-    if decision.allowed {
-        return Ok(decision);
-    }
+    app.engine.authorize(&request)
+}
+
+async fn refuse(
+    app: &App,
+    caller: &Caller,
+    resource: &Resource,
+    decision: Decision,
+    [
+        forbidding_term,
+        vulnerability,
+        freeze_window,
+        classification_violation,
+    ]: [Option<String>; 4],
+) -> Result<Decision, ApiError> {
     let decision_json = caller.decision_json(&decision);
     let draft = EventDraft {
         actor: caller.name.clone(),
         action: format!("{}.denied", caller.action.as_str()),
-        subject: subject_of(&resource),
+        subject: subject_of(resource),
         payload: json!({"route": caller.route}),
         decision: decision_json.clone(),
     };

@@ -672,8 +672,8 @@ impl AuditedTx {
     pub async fn insert_promotion(&mut self, promotion: &Promotion) -> Result<i64, StoreError> {
         let seq = self.next_seq() as i64;
         let query = sqlx::query_as::<_, (i64,)>(
-            "INSERT INTO promotions (business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, previous_digest, audit_seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+            "INSERT INTO promotions (business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, previous_digest, change_record, impact_statement, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(&promotion.business_unit)
         .bind(&promotion.model)
@@ -688,6 +688,8 @@ impl AuditedTx {
         .bind(&promotion.expires_at)
         .bind(&promotion.gates)
         .bind(&promotion.previous_digest)
+        .bind(&promotion.change_record)
+        .bind(&promotion.impact_statement)
         .bind(seq);
         match self.fetch_optional(query).await? {
             Some((id,)) => Ok(id),
@@ -795,14 +797,15 @@ impl AuditedTx {
         }
         let seq = self.next_seq() as i64;
         let query = sqlx::query(
-            "INSERT INTO promotion_approvals (promotion_id, approver, token_issuer, roles, checklist, accepts_breaking_changes, comment, created_at, audit_seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO promotion_approvals (promotion_id, approver, token_issuer, roles, checklist, mitigated, accepts_breaking_changes, comment, created_at, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(approval.promotion_id)
         .bind(&approval.approver)
         .bind(&approval.token_issuer)
         .bind(&approval.roles)
         .bind(&approval.checklist)
+        .bind(&approval.mitigated)
         .bind(approval.accepts_breaking_changes)
         .bind(&approval.comment)
         .bind(&approval.created_at)
@@ -827,5 +830,42 @@ impl AuditedTx {
         .bind(at)
         .bind(seq);
         self.exec(query, String::new).await.map(drop)
+    }
+
+    /// Calendar windows not deleted, read under the lock (so reads need no second connection).
+    pub async fn calendar_windows(&mut self) -> Result<Vec<CalendarWindow>, StoreError> {
+        let query = sqlx::query_as::<_, CalendarWindow>(
+            "SELECT id, name, kind, dtstart, duration_seconds, rrule, environments, business_units, reason, source, created_by, created_at FROM calendar_windows WHERE deleted_at IS NULL ORDER BY id",
+        );
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, query.fetch_all(&mut *self.tx)).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(err)) => Err(StoreError::backend(err)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
+    }
+
+    /// Writes an approval anew when the approver changed it (checklist, mitigations,
+    /// acceptance, comment); false when it is the same as recorded.
+    pub async fn amend_promotion_approval(
+        &mut self,
+        approval: &PromotionApproval,
+    ) -> Result<bool, StoreError> {
+        let seq = self.next_seq() as i64;
+        let query = sqlx::query(
+            "UPDATE promotion_approvals SET token_issuer = $1, roles = $2, checklist = $3, mitigated = $4, accepts_breaking_changes = $5, comment = $6, created_at = $7, audit_seq = $8
+             WHERE promotion_id = $9 AND approver = $10 AND NOT (checklist = $3 AND mitigated = $4 AND accepts_breaking_changes = $5 AND comment = $6)",
+        )
+        .bind(&approval.token_issuer)
+        .bind(&approval.roles)
+        .bind(&approval.checklist)
+        .bind(&approval.mitigated)
+        .bind(approval.accepts_breaking_changes)
+        .bind(&approval.comment)
+        .bind(&approval.created_at)
+        .bind(seq)
+        .bind(approval.promotion_id)
+        .bind(&approval.approver);
+        self.exec(query, String::new).await.map(|n| n == 1)
     }
 }

@@ -206,6 +206,9 @@ pub struct Promotion {
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<String>,
     pub review_comment: Option<String>,
+    /// JSON: the change record filed with the request.
+    pub change_record: Option<String>,
+    pub impact_statement: Option<String>,
     pub audit_seq: i64,
 }
 
@@ -220,6 +223,8 @@ pub struct PromotionApproval {
     pub roles: String,
     /// JSON array of checklist items.
     pub checklist: String,
+    /// JSON array of pre-mortem failure mode ids checked off.
+    pub mitigated: String,
     pub accepts_breaking_changes: i64,
     pub comment: String,
     pub created_at: String,
@@ -238,7 +243,7 @@ pub struct DriftReport {
     pub audit_seq: i64,
 }
 
-pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, audit_seq";
+pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, change_record, impact_statement, audit_seq";
 
 /// Inventory search. Every filter is optional; `text` matches name, description and the
 /// model cards of the model's versions, case-insensitively.
@@ -689,7 +694,7 @@ impl Store {
     ) -> Result<Vec<PromotionApproval>, StoreError> {
         self.read(
             sqlx::query_as(
-                "SELECT id, promotion_id, approver, token_issuer, roles, checklist, accepts_breaking_changes, comment, created_at, audit_seq FROM promotion_approvals WHERE promotion_id = $1 ORDER BY id",
+                "SELECT id, promotion_id, approver, token_issuer, roles, checklist, mitigated, accepts_breaking_changes, comment, created_at, audit_seq FROM promotion_approvals WHERE promotion_id = $1 ORDER BY id",
             )
             .bind(promotion_id)
             .fetch_all(self.pool()),

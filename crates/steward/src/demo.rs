@@ -139,6 +139,9 @@ boards:
   retail:
     model-risk:
       members: {carol: security, lee: legal, alice: domain_expert}
+  '*':
+    cab:
+      members: {lee: chair}
 templates:
   - name: production
     production: true
@@ -149,6 +152,8 @@ templates:
       dpo_sign_off: [high]
       drift: {psi_max: 0.2, ks_alpha: 0.05}
       api_compatibility: true
+      change_record:
+        cab: {board: cab, quorum: 1}
   - name: staging
     environments: [staging]
     gates:
@@ -360,12 +365,23 @@ pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<E
         "environments": ["production"], "reason": "books close"});
     let freeze = lee.post("/api/v1/calendar/windows", &freeze_window).await?;
     println!("   lee (compliance) froze production for the quarter close");
-    let requested = dave
-        .post(
-            "/api/v1/promotions",
-            &promote(&digest, "production", "first release"),
-        )
-        .await?;
+    let change = |change_type: &str| {
+        json!({
+            "type": change_type,
+            "risk": {"impact": "high", "likelihood": "low", "notes": "Scores route applications to manual review; no automatic decline."},
+            "traffic_share": 0.1,
+            "rollback_plan": "Promote the previous version again; the alias moves back in one step.",
+            "rollback_dependencies": {"data_pipeline_version": "applications-etl 2026.11.3", "feature_store_schema_version": "credit-features v7"},
+            "pre_mortem": [{"id": "fm-1", "failure_mode": "Income arrives in cents after the ETL upgrade", "mitigation": "Range check on income in the pipeline; canary at 10%"}],
+        })
+    };
+    let mut request = promote(&digest, "production", "first release");
+    request["change"] = change("normal");
+    let requested = dave.post("/api/v1/promotions", &request).await?;
+    println!(
+        "   the change record's impact statement, for non-technical readers:\n     {}",
+        requested["impact_statement"].as_str().unwrap_or("?")
+    );
     let production_id = requested["id"].as_i64().context("promotion id")?;
     println!("   dave requested promotion {production_id}: pending, blocked by:");
     for gate in gates_not_passing(&requested) {
@@ -378,24 +394,29 @@ pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<E
     write_sample(&reference, 1)?;
     write_sample(&current, 2)?;
     let report = crate::drift::report(&reference, &current, &[])?;
-    alice
-        .post(
-            &format!("/api/v1/versions/{digest}/drift"),
-            &json!({"report": report}),
-        )
-        .await?;
-    println!("   alice attached the validation-vs-training drift report (PSI, KS per feature)");
+    dave.post(
+        &format!("/api/v1/versions/{digest}/drift"),
+        &json!({"report": report}),
+    )
+    .await?;
+    println!("   dave attached the validation-vs-training drift report (PSI, KS per feature)");
     let items = steward_core::promotion::DEFAULT_CHECKLIST;
     carol
         .post(
             &approvals(production_id),
-            &json!({"checklist": items, "comment": "model card reviewed"}),
+            &json!({"checklist": items, "mitigated": ["fm-1"], "comment": "model card reviewed"}),
         )
         .await?;
     println!(
-        "   carol signed off the model-card checklist ({})",
+        "   carol signed off the model-card checklist ({}) and checked the pre-mortem's mitigation",
         items.join(", ")
     );
+    lee.post(
+        &approvals(production_id),
+        &json!({"comment": "CAB: approved for the next window"}),
+    )
+    .await?;
+    println!("   lee approved the normal change for the change advisory board");
     let after_dpo = paula
         .post(
             &approvals(production_id),
@@ -451,6 +472,7 @@ pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<E
     lee.post("/api/v1/calendar/windows", &freeze_window).await?;
     println!("   production is frozen again; 1.0.1 fixes missing-value handling (INC-42)");
     let mut emergency = promote(&hotfix, "production", "hotfix for INC-42");
+    emergency["change"] = change("emergency");
     emergency["emergency_reason"] =
         json!("applications with a missing income get NaN scores (INC-42)");
     let done = dave.post("/api/v1/promotions", &emergency).await?;

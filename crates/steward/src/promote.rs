@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
@@ -25,6 +26,10 @@ pub struct PromoteArgs {
     /// way, a compliance officer reviews it afterwards.
     #[arg(long)]
     pub emergency: Option<String>,
+    /// The change record (YAML or JSON): type, risk, traffic_share, rollback_plan,
+    /// rollback_dependencies, pre_mortem. Production promotions need one by default.
+    #[arg(long)]
+    pub change: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +54,9 @@ pub enum PromotionCommand {
         /// Accept the breaking schema changes the API compatibility gate lists.
         #[arg(long)]
         accept_breaking_changes: bool,
+        /// Pre-mortem failure modes (ids) whose mitigations you checked are in place.
+        #[arg(long, value_delimiter = ',')]
+        mitigated: Vec<String>,
     },
     /// Reject a pending request.
     Reject {
@@ -113,9 +121,20 @@ pub async fn promote(
     output: Output,
     args: PromoteArgs,
 ) -> anyhow::Result<ExitCode> {
+    let change: Option<Value> = match &args.change {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                serde_saphyr::from_str(&text)
+                    .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let body = json!({
         "digest": args.digest, "environment": args.environment, "reason": args.reason,
-        "emergency_reason": args.emergency,
+        "emergency_reason": args.emergency, "change": change,
     });
     let value = client.post("/api/v1/promotions", &body).await?;
     show_promotion(output, &value);
@@ -149,11 +168,12 @@ pub async fn promotion(
             comment,
             checklist,
             accept_breaking_changes,
+            mitigated,
         } => {
             client
                 .post(
                     &format!("/api/v1/promotions/{id}/approvals"),
-                    &json!({"comment": comment, "checklist": checklist, "accept_breaking_changes": accept_breaking_changes}),
+                    &json!({"comment": comment, "checklist": checklist, "accept_breaking_changes": accept_breaking_changes, "mitigated": mitigated}),
                 )
                 .await?
         }
@@ -217,6 +237,9 @@ fn show_promotion(output: Output, value: &Value) {
             text("closed_at"),
             value["close_reason"].as_str().unwrap_or("")
         );
+    }
+    if let Some(statement) = value["impact_statement"].as_str() {
+        println!("  impact     {statement}");
     }
     if value["already_approved"] == json!(true) {
         println!("  (you had approved it already; nothing changed)");

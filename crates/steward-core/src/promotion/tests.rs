@@ -42,6 +42,7 @@ fn approval(who: &str, roles: &[&str]) -> ApprovalFacts {
         roles: roles.iter().map(|&role| role.into()).collect(),
         checklist: Vec::new(),
         accepts_breaking_changes: false,
+        mitigated: Vec::new(),
     }
 }
 
@@ -68,6 +69,8 @@ fn candidate<'a>(approvals: &'a [ApprovalFacts]) -> Candidate<'a> {
         current: None,
         drift: None,
         approvals,
+        change: None,
+        emergency: false,
     }
 }
 
@@ -459,5 +462,278 @@ fn documentation_gate_names_the_missing_fields() {
             "drift",
             "api_compatibility"
         ]
+    );
+}
+
+const CHANGE_CONFIG: &str = r#"
+boards:
+  "*":
+    cab:
+      members: {cora: chair, ivan: infrastructure, sam: security}
+templates:
+  - name: prod
+    production: true
+    gates:
+      documentation: false
+      change_record:
+        cab: {board: cab, quorum: 2}
+  - name: routine
+    gates:
+      documentation: false
+      change_record: {standard_allowed: true, pre_mortem_for: [medium, high]}
+"#;
+
+fn change(change_type: ChangeType, impact: Level) -> ChangeRecord {
+    ChangeRecord {
+        change_type,
+        risk: RiskAssessment {
+            impact,
+            likelihood: Level::Low,
+            notes: "Scores feed a manual review queue.".into(),
+        },
+        traffic_share: 0.1,
+        rollback_plan: "Promote 1.0.0 again; the alias moves back in one step.".into(),
+        rollback_dependencies: RollbackDependencies {
+            data_pipeline_version: Some("etl-2026.11.3".into()),
+            feature_store_schema_version: None,
+            upstream_datasets: vec!["bureau-daily".into()],
+        },
+        pre_mortem: vec![
+            FailureMode {
+                id: "fm-1".into(),
+                failure_mode: "Income feature arrives in cents".into(),
+                mitigation: "Range check in the pipeline".into(),
+            },
+            FailureMode {
+                id: "fm-2".into(),
+                failure_mode: "Approval rate drops".into(),
+                mitigation: "Canary at 10% with rollback".into(),
+            },
+        ],
+    }
+}
+
+fn change_results(
+    config: &GateConfig,
+    production: bool,
+    record: Option<&ChangeRecord>,
+    emergency: bool,
+    approvals: &[ApprovalFacts],
+) -> Vec<GateResult> {
+    let target = target("high", production);
+    let template = config.template_for(&target).unwrap();
+    let mut candidate = candidate(approvals);
+    candidate.change = record;
+    candidate.emergency = emergency;
+    evaluate(config, template, &target, &candidate)
+}
+
+#[test]
+fn a_change_record_is_required_and_names_its_rollback_dependencies() {
+    let config = GateConfig::parse_yaml(CHANGE_CONFIG).unwrap();
+    let missing = change_results(&config, true, None, false, &[]);
+    assert_eq!(
+        result(&missing, "change_record").status,
+        GateStatus::Missing
+    );
+    assert!(
+        result(&missing, "change_record")
+            .message
+            .contains("needs a change record")
+    );
+    let mut bare = change(ChangeType::Normal, Level::Low);
+    bare.rollback_dependencies = RollbackDependencies::default();
+    let results = change_results(&config, true, Some(&bare), false, &[]);
+    assert!(
+        result(&results, "change_record")
+            .message
+            .contains("names no rollback dependency")
+    );
+    // The emergency type only on the emergency path, and the path only with that type.
+    let emergency = change(ChangeType::Emergency, Level::Low);
+    let results = change_results(&config, true, Some(&emergency), false, &[]);
+    assert_eq!(result(&results, "change_record").status, GateStatus::Block);
+    let results = change_results(&config, true, Some(&emergency), true, &[]);
+    assert_eq!(result(&results, "change_record").status, GateStatus::Pass);
+    assert!(result(&results, "cab").message.contains("after the fact"));
+    let normal = change(ChangeType::Normal, Level::Low);
+    let results = change_results(&config, true, Some(&normal), true, &[]);
+    assert_eq!(result(&results, "change_record").status, GateStatus::Block);
+}
+
+#[test]
+fn normal_changes_need_the_cab_and_standard_ones_a_template_that_allows_them() {
+    let config = GateConfig::parse_yaml(CHANGE_CONFIG).unwrap();
+    let normal = change(ChangeType::Normal, Level::Low);
+    let results = change_results(
+        &config,
+        true,
+        Some(&normal),
+        false,
+        &[approval("cora", &["reviewer"])],
+    );
+    let cab = result(&results, "cab");
+    assert_eq!(cab.status, GateStatus::Block);
+    assert_eq!(cab.policy, "steward.change.cab");
+    assert!(
+        cab.message.contains("board `cab` needs 2"),
+        "{}",
+        cab.message
+    );
+    let results = change_results(
+        &config,
+        true,
+        Some(&normal),
+        false,
+        &[approval("cora", &[]), approval("ivan", &[])],
+    );
+    assert_eq!(result(&results, "cab").status, GateStatus::Pass);
+    let standard = change(ChangeType::Standard, Level::Low);
+    let results = change_results(&config, true, Some(&standard), false, &[]);
+    assert!(
+        result(&results, "cab")
+            .message
+            .contains("pre-approves no standard change")
+    );
+    let results = change_results(&config, false, Some(&standard), false, &[]);
+    assert_eq!(result(&results, "cab").status, GateStatus::Pass);
+}
+
+#[test]
+fn pre_mortem_mitigations_are_checked_off_by_approvers() {
+    let config = GateConfig::parse_yaml(CHANGE_CONFIG).unwrap();
+    let low = change(ChangeType::Standard, Level::Low);
+    let results = change_results(&config, false, Some(&low), false, &[]);
+    assert!(
+        results.iter().all(|result| result.gate != "pre_mortem"),
+        "low impact needs none"
+    );
+    let mut medium = change(ChangeType::Standard, Level::Medium);
+    let results = change_results(&config, false, Some(&medium), false, &[]);
+    assert_eq!(
+        result(&results, "pre_mortem").message,
+        "mitigations not checked off yet: fm-1, fm-2"
+    );
+    let mut checker = approval("rui", &["reviewer"]);
+    checker.mitigated = vec!["fm-2".into()];
+    let mut other = approval("sue", &["reviewer"]);
+    other.mitigated = vec!["fm-1".into()];
+    let results = change_results(
+        &config,
+        false,
+        Some(&medium),
+        false,
+        &[checker.clone(), other],
+    );
+    assert_eq!(result(&results, "pre_mortem").status, GateStatus::Pass);
+    // The author checking off their own mitigations does not count.
+    let mut author = approval("ada", &["reviewer"]);
+    author.mitigated = vec!["fm-1".into()];
+    let results = change_results(&config, false, Some(&medium), false, &[checker, author]);
+    assert_eq!(result(&results, "pre_mortem").status, GateStatus::Block);
+    medium.pre_mortem.clear();
+    let results = change_results(&config, false, Some(&medium), false, &[]);
+    assert_eq!(result(&results, "pre_mortem").status, GateStatus::Missing);
+}
+
+#[test]
+fn change_records_with_bad_form_name_every_problem() {
+    let mut record = change(ChangeType::Normal, Level::High);
+    record.traffic_share = 0.0;
+    record.rollback_plan = " ".into();
+    record.pre_mortem[1].id = "fm-1".into();
+    record.pre_mortem[0].mitigation = String::new();
+    let problems = record.problems().join("; ");
+    for needle in [
+        "traffic_share: 0 is not in (0, 1]",
+        "rollback_plan: must not be empty",
+        "`fm-1` appears twice",
+        "pre_mortem[0].mitigation: must not be empty",
+    ] {
+        assert!(problems.contains(needle), "{needle} not in {problems}");
+    }
+    assert!(
+        change(ChangeType::Normal, Level::High)
+            .problems()
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_impact_statement_is_plain_language_from_the_facts() {
+    let record = change(ChangeType::Normal, Level::High);
+    let target = target("high", true);
+    let facts = ImpactFacts {
+        model: "retail/credit",
+        version: "1.1.0",
+        replaces: Some("1.0.0"),
+        target: &target,
+        change: &record,
+    };
+    expect_test::expect![[r#"retail/credit version 1.1.0 will replace version 1.0.0 in production for the retail business unit, taking 10% of requests at first. It is a high-risk model under the EU AI Act (internal tier 1) that is used for tabular classification. Its owners rate the impact of a failure as high and its likelihood as low. Scores feed a manual review queue. If something goes wrong it is rolled back as follows: Promote 1.0.0 again; the alias moves back in one step. Rolling back also involves data pipeline version etl-2026.11.3, upstream dataset bureau-daily. Before release, the team listed 2 way(s) it could fail and how each is mitigated."#]]
+    .assert_eq(&impact_statement(DEFAULT_IMPACT_TEMPLATE, &facts).unwrap());
+    // An organisation's template; a runaway one is stopped by the fuel limit.
+    assert_eq!(
+        impact_statement(
+            "{{ model }} to {{ environment }} at {{ traffic_percent }}%",
+            &facts
+        )
+        .unwrap(),
+        "retail/credit to production at 10%"
+    );
+    let runaway = impact_statement(
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        &facts,
+    );
+    assert!(runaway.unwrap_err().contains("fuel"));
+    assert!(
+        GateConfig::parse_yaml("impact_statement: \"{{ oops\"\ntemplates: [{name: x}]")
+            .unwrap_err()
+            .contains("impact_statement")
+    );
+}
+
+#[test]
+fn one_person_counts_once_even_through_a_token_minted_for_another_member() {
+    let config = config();
+    let template = config.template_for(&target("high", true)).unwrap();
+    // `sam` approves, and also approves as `lee` through a token `sam` issued.
+    let mut as_lee = approval("lee", &["reviewer"]);
+    as_lee.token_issuer = "sam".into();
+    let approvals = [approval("sam", &["reviewer"]), as_lee];
+    let results = evaluate(
+        &config,
+        template,
+        &target("high", true),
+        &candidate(&approvals),
+    );
+    let board = result(&results, "board:model-risk");
+    assert_eq!(board.status, GateStatus::Block, "{}", board.message);
+    assert!(
+        board.message.contains("has 1: sam (security)"),
+        "{}",
+        board.message
+    );
+}
+
+#[test]
+fn a_drift_report_covers_every_numeric_input_of_the_schema() {
+    let config = config();
+    let template = config.template_for(&target("high", true)).unwrap();
+    let schema = schema(&[("income", "FP32"), ("age", "INT32"), ("name", "BYTES")]);
+    let items = [DriftItem {
+        column: "income".into(),
+        psi: Some(0.01),
+        ks_pvalue: Some(0.9),
+    }];
+    let mut candidate = candidate(&[]);
+    candidate.schema = Some(&schema);
+    candidate.drift = Some(&items);
+    let results = evaluate(&config, template, &target("high", true), &candidate);
+    let drift = result(&results, "drift");
+    assert_eq!(drift.status, GateStatus::Block);
+    assert_eq!(
+        drift.message,
+        "the drift report does not compare the numeric input(s) age"
     );
 }

@@ -97,10 +97,25 @@ pub(crate) async fn active_freeze(
     environment: &str,
     business_unit: &str,
 ) -> Result<Option<String>, ApiError> {
-    let now = app.clock.now();
+    let rows = app.store.calendar_windows().await?;
+    Ok(freeze_among(
+        &rows,
+        environment,
+        business_unit,
+        app.clock.now(),
+    ))
+}
+
+/// The freeze windows among `rows` active at `now` for `environment` and `business_unit`.
+pub(crate) fn freeze_among(
+    rows: &[CalendarWindow],
+    environment: &str,
+    business_unit: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
     let mut active = Vec::new();
-    for row in app.store.calendar_windows().await? {
-        let window = to_window(&row);
+    for row in rows {
+        let window = to_window(row);
         if window.kind != WindowKind::Freeze || !window.applies_to(environment, business_unit) {
             continue;
         }
@@ -113,7 +128,7 @@ pub(crate) async fn active_freeze(
             ));
         }
     }
-    Ok((!active.is_empty()).then(|| active.join("; ")))
+    (!active.is_empty()).then(|| active.join("; "))
 }
 
 pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {

@@ -36,7 +36,7 @@ use crate::state::App;
 
 /// How often an application re-evaluates when the alias moved under it before giving up
 /// (the request stays pending; the next approval or `apply` tries again).
-const APPLY_ATTEMPTS_MAX: usize = 3;
+const APPLY_ATTEMPTS_MAX: usize = 8;
 /// Bound on the comment and reason texts of promotions and approvals.
 pub const PROMOTION_TEXT_BYTES_MAX: usize = 16 * 1024;
 /// Bound on the features of an attached drift report.
@@ -94,6 +94,8 @@ fn promotion_json(promotion: &Promotion, now: &str) -> Value {
             "reviewed_at": promotion.reviewed_at,
             "comment": promotion.review_comment,
         })),
+        "change": promotion.change_record.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok()),
+        "impact_statement": promotion.impact_statement,
         "recorded_gates": serde_json::from_str::<Value>(&promotion.gates).unwrap_or(Value::Null),
         "audit_seq": promotion.audit_seq,
     })
@@ -105,6 +107,7 @@ fn approval_json(approval: &PromotionApproval) -> Value {
         "token_issuer": approval.token_issuer,
         "roles": serde_json::from_str::<Value>(&approval.roles).unwrap_or(Value::Null),
         "checklist": serde_json::from_str::<Value>(&approval.checklist).unwrap_or(Value::Null),
+        "mitigated": serde_json::from_str::<Value>(&approval.mitigated).unwrap_or(Value::Null),
         "accepts_breaking_changes": approval.accepts_breaking_changes != 0,
         "comment": approval.comment,
         "created_at": approval.created_at,
@@ -119,6 +122,7 @@ fn approval_facts(approval: &PromotionApproval) -> ApprovalFacts {
         roles: serde_json::from_str(&approval.roles).unwrap_or_default(),
         checklist: serde_json::from_str(&approval.checklist).unwrap_or_default(),
         accepts_breaking_changes: approval.accepts_breaking_changes != 0,
+        mitigated: serde_json::from_str(&approval.mitigated).unwrap_or_default(),
     }
 }
 
@@ -191,6 +195,7 @@ struct Proposal<'a> {
     requester: &'a Requester,
     approvals: &'a [ApprovalFacts],
     emergency: bool,
+    change: Option<&'a promotion::ChangeRecord>,
 }
 
 /// Evaluates every gate for moving `environment`'s alias of the version's model to it, as
@@ -208,6 +213,7 @@ async fn evaluate(
         requester,
         approvals,
         emergency,
+        change,
     } = *proposal;
     let unit = &model.business_unit;
     let target = Target {
@@ -277,6 +283,8 @@ async fn evaluate(
         }),
         drift: drift.as_deref(),
         approvals,
+        change,
+        emergency,
     };
     let mut results = promotion::evaluate(&app.gates, template, &target, &candidate);
 
@@ -376,6 +384,9 @@ async fn evaluate(
         gate_dpo: finding("steward.gate.dpo-sign-off"),
         gate_drift: finding("steward.gate.drift"),
         gate_api_compatibility: finding("steward.gate.api-compatibility"),
+        gate_change_record: finding("steward.change.record"),
+        gate_cab: finding("steward.change.cab"),
+        gate_pre_mortem: finding("steward.change.pre-mortem"),
         emergency: Some(emergency),
         granted_role: None,
         granted_global: None,
@@ -397,14 +408,8 @@ async fn evaluate(
             }
             let message = if reason == steward_policy::DEFAULT_DENY {
                 format!(
-                    "no policy lets `{}` move `{}` aliases of `{unit}` (roles: {})",
-                    requester.name,
-                    env.name,
-                    if requester.roles.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        requester.roles.join(", ")
-                    }
+                    "no policy lets `{}` move `{}` aliases of `{unit}` (MLOps engineers request promotions)",
+                    requester.name, env.name
                 )
             } else {
                 app.engine
@@ -477,22 +482,78 @@ async fn evaluate_promotion(
     let (version, model) = load_version(app, &promotion.digest).await?;
     let env = load_environment(app, &promotion.environment).await?;
     let requester = requester(app, &promotion.requested_by, &model.business_unit).await?;
-    let approvals: Vec<ApprovalFacts> = app
-        .store
-        .promotion_approvals(promotion.id)
-        .await?
-        .iter()
-        .map(approval_facts)
-        .collect();
+    let approvals = current_approvals(app, promotion.id, &model.business_unit).await?;
+    // The emergency path holds only while the requester may still take it.
+    let emergency = promotion.emergency_reason.is_some()
+        && requester_may(app, &requester, Action::PromotionEmergency, &model);
+    let change: Option<promotion::ChangeRecord> = promotion
+        .change_record
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
     let proposal = Proposal {
         version: &version,
         model: &model,
         env: &env,
         requester: &requester,
         approvals: &approvals,
-        emergency: promotion.emergency_reason.is_some(),
+        emergency,
+        change: change.as_ref(),
     };
     evaluate(app, &proposal, verify).await
+}
+
+/// A promotion's approvals with each approver's roles as they are now: a role revoked
+/// since the approval no longer counts for the gates that need it.
+async fn current_approvals(
+    app: &App,
+    promotion_id: i64,
+    unit: &str,
+) -> Result<Vec<ApprovalFacts>, ApiError> {
+    let mut approvals = Vec::new();
+    for approval in app.store.promotion_approvals(promotion_id).await? {
+        let mut facts = approval_facts(&approval);
+        facts.roles = requester(app, &approval.approver, unit).await?.roles;
+        approvals.push(facts);
+    }
+    Ok(approvals)
+}
+
+/// Whether the policy lets the requester take `action` on the model now (nothing recorded).
+fn requester_may(
+    app: &App,
+    requester: &Requester,
+    action: Action,
+    model: &steward_store::Model,
+) -> bool {
+    let request = PolicyRequest {
+        principal: requester.name.clone(),
+        certified_until: requester.certified_until,
+        roles: requester.roles.clone(),
+        action,
+        resource: Resource::Model(facts_of(model)),
+        now: app.now_unix(),
+        production: None,
+        version_deprecated: None,
+        forbidding_term: None,
+        vulnerability: None,
+        classification_violation: None,
+        freeze_window: None,
+        gate_documentation: None,
+        gate_checklist: None,
+        gate_board_quorum: None,
+        gate_dpo: None,
+        gate_drift: None,
+        gate_api_compatibility: None,
+        gate_change_record: None,
+        gate_cab: None,
+        gate_pre_mortem: None,
+        emergency: None,
+        granted_role: None,
+        granted_global: None,
+        target_is_self: None,
+        token_issuer: None,
+    };
+    app.engine.authorize(&request).allowed
 }
 
 fn draft(
@@ -554,6 +615,12 @@ async fn expire_if_due(app: &App, promotion: &Promotion, actor: &str) -> Result<
 /// Applies a pending request if every gate lets it through now. Returns the evaluation that
 /// decided (or `None` when the request is no longer pending).
 async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>, ApiError> {
+    // Optimistic: evaluate outside the lock, then apply only if no change at all was
+    // committed since (the audit head did not move) — a revoked role, a new advisory, a
+    // deprecation, a drift report, a calendar change all move it — else evaluate again.
+    // Contents are verified on the first round only (blob bytes are not audited writes).
+    let mut verified: Option<GateResult> = None;
+    let mut last = None;
     for _ in 0..APPLY_ATTEMPTS_MAX {
         let Some(promotion) = app.store.promotion(id).await? else {
             return Ok(None);
@@ -561,7 +628,19 @@ async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>
         if promotion.state != "pending" || expire_if_due(app, &promotion, actor).await? {
             return Ok(None);
         }
-        let evaluation = evaluate_promotion(app, &promotion, true).await?;
+        let (head, _) = app.store.audit_head().await?;
+        let mut evaluation = evaluate_promotion(app, &promotion, verified.is_none()).await?;
+        match &verified {
+            None => {
+                verified = evaluation
+                    .results
+                    .iter()
+                    .find(|result| result.gate == "integrity")
+                    .cloned();
+            }
+            Some(integrity) if evaluation.allowed => evaluation.results.push(integrity.clone()),
+            Some(_) => {}
+        }
         if !evaluation.allowed {
             // Contents that fail verification are a deploy-time refusal worth its own entry (P8).
             if let Some(integrity) = evaluation
@@ -585,6 +664,11 @@ async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>
             return Ok(Some(evaluation));
         }
         let mut tx = app.store.begin().await?;
+        if tx.next_seq() != head + 1 {
+            tx.rollback().await?;
+            last = Some(evaluation);
+            continue;
+        }
         let Some(locked) = tx.promotion(id).await? else {
             tx.rollback().await?;
             return Ok(None);
@@ -593,19 +677,21 @@ async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>
             tx.rollback().await?;
             continue;
         }
-        // What the evaluation read outside the lock must still hold.
+        // Time alone can open a freeze window; read the calendar through the transaction.
+        let freeze_began = locked.emergency_reason.is_none()
+            && super::calendar::freeze_among(
+                &tx.calendar_windows().await?,
+                &locked.environment,
+                &locked.business_unit,
+                app.clock.now(),
+            )
+            .is_some();
         let alias_now = tx
             .current_alias(&locked.business_unit, &locked.model, &locked.environment)
             .await?;
-        let freeze_began = locked.emergency_reason.is_none()
-            && super::calendar::active_freeze(app, &locked.environment, &locked.business_unit)
-                .await?
-                .is_some();
-        if !tx.version_is_live(&locked.digest).await?
-            || freeze_began
-            || alias_now != evaluation.previous
-        {
+        if freeze_began || alias_now != evaluation.previous {
             tx.rollback().await?;
+            last = Some(evaluation);
             continue;
         }
         let now = app.now();
@@ -646,7 +732,8 @@ async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>
         .await?;
         return Ok(Some(evaluation));
     }
-    Ok(None)
+    // Busy: the request stays pending, and applying it again (or the next approval) retries.
+    Ok(last)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -660,6 +747,9 @@ pub struct NewPromotion {
     /// Takes the emergency path: approval gates and freezes give way; a review follows.
     #[serde(default)]
     pub emergency_reason: Option<String>,
+    /// The change record, where the deployment template asks for one (production, by default).
+    #[serde(default)]
+    pub change: Option<promotion::ChangeRecord>,
 }
 
 /// The answer to every promotion change: the request as it stands, and the evaluation.
@@ -692,6 +782,12 @@ pub async fn request(
     check_text("reason", &body.reason, true)?;
     if let Some(reason) = &body.emergency_reason {
         check_text("emergency_reason", reason, true)?;
+    }
+    if let Some(change) = &body.change {
+        let problems = change.problems();
+        if !problems.is_empty() {
+            return Err(bad(problems.join("; ")));
+        }
     }
     let (version, model) = load_version(&app, &body.digest).await?;
     let env = load_environment(&app, &body.environment).await?;
@@ -743,8 +839,36 @@ pub async fn request(
         requester: &requester,
         approvals: &[],
         emergency: body.emergency_reason.is_some(),
+        change: body.change.as_ref(),
     };
     let evaluation = evaluate(&app, &proposal, false).await?;
+    let impact_statement = match &body.change {
+        Some(change) => {
+            let replaces = match &evaluation.previous {
+                Some(digest) => app.store.version(digest).await?.map(|v| v.version_label),
+                None => None,
+            };
+            let text = promotion::impact_statement(
+                app.gates
+                    .impact_statement
+                    .as_deref()
+                    .unwrap_or(promotion::DEFAULT_IMPACT_TEMPLATE),
+                &promotion::ImpactFacts {
+                    model: &format!("{unit}/{}", model.name),
+                    version: &version.version_label,
+                    replaces: replaces.as_deref(),
+                    target: &target,
+                    change,
+                },
+            )
+            .map_err(|err| ApiError::Unprocessable {
+                message: err,
+                details: Value::Null,
+            })?;
+            Some(text)
+        }
+        None => None,
+    };
     let now = app.clock.now();
     let expires_at = crate::clock::format(
         now + chrono::Duration::hours(i64::from(template.expires_after_hours)),
@@ -752,6 +876,12 @@ pub async fn request(
     let mut tx = app.store.begin().await?;
     if let Some(open) = tx.pending_promotion(&unit, &model.name, &env.name).await? {
         tx.rollback().await?;
+        // One whose time is up is recorded as expired, and the new request proceeds.
+        if let Some(stale) = app.store.promotion(open).await?
+            && expire_if_due(&app, &stale, &caller.name).await?
+        {
+            return Box::pin(request(State(app), caller, JsonBody(body))).await;
+        }
         return Err(ApiError::Conflict(format!(
             "promotion {open} of `{unit}/{}` to `{}` is still open; withdraw it first",
             model.name, env.name
@@ -785,6 +915,8 @@ pub async fn request(
         reviewed_by: None,
         reviewed_at: None,
         review_comment: None,
+        change_record: body.change.as_ref().map(|change| json!(change).to_string()),
+        impact_statement: impact_statement.clone(),
         audit_seq: 0,
     };
     let id = tx.insert_promotion(&promotion).await?;
@@ -800,6 +932,7 @@ pub async fn request(
                 "version": version.version_label, "reason": stored.reason,
                 "emergency_reason": stored.emergency_reason, "template": stored.template,
                 "expires_at": stored.expires_at, "gates": evaluation.to_json()["gates"],
+                "change": body.change, "impact_statement": impact_statement,
             }),
             decision_json,
         ),
@@ -912,6 +1045,9 @@ pub struct NewPromotionApproval {
     /// The approver accepts the breaking schema changes the API compatibility gate lists.
     #[serde(default)]
     pub accept_breaking_changes: bool,
+    /// Pre-mortem failure modes (ids) whose mitigations the approver checked are in place.
+    #[serde(default)]
+    pub mitigated: Vec<String>,
 }
 
 /// Checks a pending, unexpired request under the lock; on a problem, rolls back (recording
@@ -937,8 +1073,15 @@ pub async fn approve(
     JsonBody(body): JsonBody<NewPromotionApproval>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_text("comment", &body.comment, false)?;
-    if body.checklist.len() > 1000 || body.checklist.iter().any(|item| item.len() > 200) {
-        return Err(bad("checklist: at most 1000 items of at most 200 bytes"));
+    for (what, items) in [
+        ("checklist", &body.checklist),
+        ("mitigated", &body.mitigated),
+    ] {
+        if items.len() > 1000 || items.iter().any(|item| item.len() > 200) {
+            return Err(bad(format!(
+                "{what}: at most 1000 items of at most 200 bytes"
+            )));
+        }
     }
     let promotion = load_promotion(&app, id).await?;
     let (version, model) = load_version(&app, &promotion.digest).await?;
@@ -959,13 +1102,35 @@ pub async fn approve(
     let mut checklist = body.checklist.clone();
     checklist.sort();
     checklist.dedup();
+    let mut mitigated = body.mitigated.clone();
+    mitigated.sort();
+    mitigated.dedup();
     let mut tx = app.store.begin().await?;
     let locked = tx
         .promotion(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("promotion {id}")))?;
+    if locked.state == "pending" && app.now() >= locked.expires_at {
+        // Expired between the check above and the lock: record it, refuse the approval.
+        tx.rollback().await?;
+        conflict_unless_pending(&app, &locked, &caller.name).await?;
+        return Err(ApiError::Conflict(format!(
+            "promotion {id} expired at {}",
+            locked.expires_at
+        )));
+    }
     if locked.state != "pending" {
         tx.rollback().await?;
+        // A retried approval that was already recorded gets the same answer as the first
+        // time, even when the promotion was applied in between.
+        let approvals = app.store.promotion_approvals(id).await?;
+        if approvals
+            .iter()
+            .any(|approval| approval.approver == caller.name)
+        {
+            let body = answer(&app, id, None, json!({"already_approved": true})).await?;
+            return Ok((StatusCode::OK, Json(body)));
+        }
         return Err(ApiError::Conflict(format!(
             "promotion {id} is {}; approvals are taken only while it is pending",
             locked.state
@@ -978,17 +1143,25 @@ pub async fn approve(
         token_issuer: caller.token_issuer.clone(),
         roles: json!(roles).to_string(),
         checklist: json!(checklist).to_string(),
+        mitigated: json!(mitigated).to_string(),
         accepts_breaking_changes: i64::from(body.accept_breaking_changes),
         comment: body.comment.clone(),
         created_at: app.now(),
         audit_seq: 0,
     };
-    if !tx.insert_promotion_approval(&approval).await? {
-        // Idempotent: the first approval stands, unchanged; nothing is recorded again.
+    // Idempotent: the same approval again changes nothing and records nothing; a changed
+    // one (more checklist items, a mitigation checked) replaces it, recorded as amended.
+    let amended = if tx.insert_promotion_approval(&approval).await? {
+        false
+    } else if tx.amend_promotion_approval(&approval).await? {
+        true
+    } else {
         tx.rollback().await?;
-        let body = answer(&app, id, None, json!({"already_approved": true})).await?;
+        let evaluation = apply_after_approval(&app, id, &caller.name).await;
+        let extra = json!({"already_approved": true, "apply_error": evaluation.as_ref().err()});
+        let body = answer(&app, id, evaluation.ok().flatten(), extra).await?;
         return Ok((StatusCode::OK, Json(body)));
-    }
+    };
     let entry = commit(
         &app,
         tx,
@@ -997,23 +1170,33 @@ pub async fn approve(
             "promotion.approve",
             &locked,
             json!({
-                "roles": roles, "checklist": checklist,
+                "roles": roles, "checklist": checklist, "mitigated": mitigated,
                 "accepts_breaking_changes": body.accept_breaking_changes, "comment": body.comment,
+                "amended": amended,
             }),
             caller.decision_json(&decision),
         ),
     )
     .await?;
-    let evaluation = try_apply(&app, id, &caller.name).await?;
+    // The approval is recorded whatever happens next: a failure to apply is reported with
+    // it, not as a failure of the approval.
+    let evaluation = apply_after_approval(&app, id, &caller.name).await;
+    let extra = json!({"approval_audit": receipt(&entry), "amended": amended, "apply_error": evaluation.as_ref().err()});
     Ok(created(
-        answer(
-            &app,
-            id,
-            evaluation,
-            json!({"approval_audit": receipt(&entry)}),
-        )
-        .await?,
+        answer(&app, id, evaluation.ok().flatten(), extra).await?,
     ))
+}
+
+/// `try_apply` after an approval, with a failure as text (logged) instead of an error.
+async fn apply_after_approval(
+    app: &App,
+    id: i64,
+    actor: &str,
+) -> Result<Option<Evaluation>, String> {
+    try_apply(app, id, actor).await.map_err(|err| {
+        tracing::warn!(promotion = id, error = %err, "Promotion could not be applied after an approval.");
+        format!("the approval is recorded, but applying the promotion failed ({err}); `steward promotion apply {id}` tries again")
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -1170,13 +1353,20 @@ pub async fn review(
 ) -> Result<Json<Value>, ApiError> {
     check_text("comment", &body.comment, true)?;
     let promotion = load_promotion(&app, id).await?;
-    let model = load_model(&app, &promotion.business_unit, &promotion.model).await?;
+    let (version, model) = load_version(&app, &promotion.digest).await?;
+    let involved = [promotion.requested_by.as_str(), version.author.as_str()];
     let decision = authorize(
         &app,
         &caller,
         Resource::Model(facts_of(&model)),
         RoleScope::Unit(model.business_unit.clone()),
-        Facts::default(),
+        Facts {
+            target_is_self: Some(
+                involved.contains(&caller.name.as_str())
+                    || involved.contains(&caller.token_issuer.as_str()),
+            ),
+            ..Facts::default()
+        },
     )
     .await?;
     let mut tx = app.store.begin().await?;
@@ -1244,6 +1434,10 @@ pub async fn check(
         .open_promotion_of(&version.digest, &env.name)
         .await?
         .filter(|promotion| app.now() < promotion.expires_at);
+    let change: Option<promotion::ChangeRecord> = open
+        .as_ref()
+        .and_then(|promotion| promotion.change_record.as_deref())
+        .and_then(|text| serde_json::from_str(text).ok());
     let (requester_name, approvals, emergency) = match &open {
         Some(promotion) => (
             promotion.requested_by.clone(),
@@ -1265,9 +1459,29 @@ pub async fn check(
         requester: &requester,
         approvals: &approvals,
         emergency,
+        change: change.as_ref(),
     };
-    let evaluation = evaluate(&app, &proposal, true).await?;
+    // Re-verifying every blob is the costly part; it is done for those who may ask for it
+    // anyway (`version.verify`), and always when a promotion is applied.
+    let verifier = Caller {
+        action: Action::VersionVerify,
+        ..caller.clone()
+    };
+    let may_verify = crate::authz::decide(
+        &app,
+        &verifier,
+        version_resource(&version, &model),
+        &RoleScope::Unit(model.business_unit.clone()),
+        Facts::default(),
+    )
+    .allowed;
+    let evaluation = evaluate(&app, &proposal, may_verify).await?;
     let mut body = evaluation.to_json();
+    if !may_verify {
+        body["integrity"] = json!(
+            "not checked: re-verifying the contents needs version.verify; they are verified when the promotion is applied"
+        );
+    }
     body["digest"] = json!(version.digest);
     body["version"] = json!(version.version_label);
     body["model"] = json!(format!("{}/{}", model.business_unit, model.name));

@@ -104,7 +104,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     (
         "POST",
         "/api/v1/versions/{digest}/drift",
-        &["ds", "mlops", "admin"],
+        &["mlops", "admin"],
     ),
     (
         "GET",

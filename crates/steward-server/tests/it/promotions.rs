@@ -121,6 +121,20 @@ async fn approve(world: &World, token: &str, id: i64, body: Value) -> crate::sup
         .await
 }
 
+fn change_record(change_type: &str, impact: &str) -> Value {
+    json!({
+        "type": change_type,
+        "risk": {"impact": impact, "likelihood": "low"},
+        "traffic_share": 0.25,
+        "rollback_plan": "Promote the previous version again.",
+        "rollback_dependencies": {"data_pipeline_version": "etl-7", "upstream_datasets": ["bureau-daily"]},
+        "pre_mortem": [
+            {"id": "fm-1", "failure_mode": "income arrives in cents", "mitigation": "range check"},
+            {"id": "fm-2", "failure_mode": "approval rate drops", "mitigation": "canary with rollback"}
+        ],
+    })
+}
+
 async fn staging_alias(world: &World) -> Value {
     let aliases = world
         .server
@@ -203,7 +217,13 @@ async fn a_board_quorum_blocks_until_reached_and_the_author_never_counts() {
     );
     // Approving twice changes nothing and records nothing.
     let size = world.server.audit_size().await;
-    let again = approve(&world, &world.sec, id, json!({"comment": "again"})).await;
+    let again = approve(
+        &world,
+        &world.sec,
+        id,
+        json!({"comment": "security reviewed"}),
+    )
+    .await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["already_approved"], true);
     assert_eq!(world.server.audit_size().await, size);
@@ -305,6 +325,23 @@ async fn production_gates_and_the_emergency_path() {
         .await;
     let digest = register(&world, complete_manifest("1.0.0")).await;
 
+    // A reader without `version.verify` gets the gates, not a re-verification of every blob.
+    let as_reader = server
+        .request(
+            Some(&world.ds),
+            Method::GET,
+            &format!("/api/v1/versions/{digest}/gates?environment=production"),
+            None,
+        )
+        .await;
+    assert!(
+        as_reader.body["integrity"]
+            .as_str()
+            .unwrap()
+            .starts_with("not checked"),
+        "{}",
+        as_reader.body
+    );
     // The CI gate evaluates without changing anything.
     let before = server.audit_size().await;
     let check = server
@@ -325,16 +362,60 @@ async fn production_gates_and_the_emergency_path() {
     assert_eq!(gate(&check.body, "api_compatibility")["status"], "pass");
     assert_eq!(server.audit_size().await, before, "a check changes nothing");
 
-    let requested = server.promote(&world.mlops, &digest, "production").await;
+    let no_record = server.promote(&world.mlops, &digest, "production").await;
+    assert_eq!(
+        gate(&no_record.body, "change_record")["status"],
+        "missing",
+        "{}",
+        no_record.body
+    );
+    let no_record_id = no_record.body["id"].as_i64().unwrap();
+    server
+        .request(
+            Some(&world.mlops),
+            Method::POST,
+            &format!("/api/v1/promotions/{no_record_id}/withdraw"),
+            Some(json!({"reason": "file it with a change record"})),
+        )
+        .await;
+    let requested = server
+        .request(
+            Some(&world.mlops),
+            Method::POST,
+            "/api/v1/promotions",
+            Some(json!({"digest": digest, "environment": "production", "reason": "release", "change": change_record("standard", "low")})),
+        )
+        .await;
     assert_eq!(requested.body["state"], "pending", "{}", requested.body);
+    assert_eq!(gate(&requested.body, "change_record")["status"], "pass");
+    assert_eq!(
+        gate(&requested.body, "cab")["status"],
+        "pass",
+        "standard changes are pre-approved"
+    );
+    let statement = requested.body["impact_statement"].as_str().unwrap();
+    assert!(
+        statement.starts_with("retail/credit version 1.0.0 will be deployed in production for the retail business unit, taking 25% of requests at first."),
+        "{statement}"
+    );
     let id = requested.body["id"].as_i64().unwrap();
     // A second request for the same environment waits for the first.
     let twice = server.promote(&world.mlops, &digest, "production").await;
     assert_eq!(twice.status, 409, "{}", twice.body);
 
     // Drift: a report over the thresholds blocks, naming metric, feature, value, threshold.
+    // The author does not attach the report their version is judged by.
+    let by_author = server
+        .request(
+            Some(&world.ds),
+            Method::POST,
+            &format!("/api/v1/versions/{digest}/drift"),
+            Some(json!({"report": {"items": [{"column": "income", "psi": 0.01}]}})),
+        )
+        .await;
+    assert_eq!(by_author.status, 403, "{}", by_author.body);
     let attach = |report: Value| {
-        let (server, ds, digest) = (&world.server, world.ds.clone(), digest.clone());
+        let (server, ds, digest) = (&world.server, world.mlops.clone(), digest.clone());
         async move {
             server
                 .request(
@@ -384,6 +465,38 @@ async fn production_gates_and_the_emergency_path() {
         "{}",
         partial.body
     );
+    // The same reviewer completes their checklist: the approval is amended, not refused.
+    let amended = approve(&world, &world.sec, id, json!({"checklist": items})).await;
+    assert_eq!(amended.status, 201, "{}", amended.body);
+    assert_eq!(amended.body["amended"], true);
+    assert_eq!(
+        gate(&amended.body, "checklist")["status"],
+        "pass",
+        "{}",
+        amended.body
+    );
+    // A role revoked after the approval no longer counts.
+    server
+        .admin(
+            Method::DELETE,
+            "/api/v1/users/sec/roles/retail/reviewer",
+            None,
+        )
+        .await;
+    let shown = server
+        .request(
+            Some(&world.ds),
+            Method::GET,
+            &format!("/api/v1/promotions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        gate(&shown.body, "checklist")["status"],
+        "block",
+        "{}",
+        shown.body
+    );
     let signed = approve(&world, &world.law, id, json!({"checklist": items})).await;
     assert_eq!(
         gate(&signed.body, "checklist")["status"],
@@ -419,7 +532,7 @@ async fn production_gates_and_the_emergency_path() {
                     Some(&token),
                     Method::POST,
                     "/api/v1/promotions",
-                    Some(json!({"digest": hotfix, "environment": "production", "reason": "hotfix", "emergency_reason": "scores NaN for new applicants (INC-7)"})),
+                    Some(json!({"digest": hotfix, "environment": "production", "reason": "hotfix", "emergency_reason": "scores NaN for new applicants (INC-7)", "change": change_record("emergency", "high")})),
                 )
                 .await
         }
@@ -430,7 +543,15 @@ async fn production_gates_and_the_emergency_path() {
     assert_eq!(done.status, 201, "{}", done.body);
     assert_eq!(done.body["state"], "applied", "{}", done.body);
     assert_eq!(done.body["emergency"], true);
-    for waived in ["checklist", "dpo", "drift", "freeze", "api_compatibility"] {
+    for waived in [
+        "checklist",
+        "dpo",
+        "drift",
+        "freeze",
+        "api_compatibility",
+        "cab",
+        "pre_mortem",
+    ] {
         assert_eq!(
             gate(&done.body, waived)["status"],
             "waived",
@@ -619,7 +740,93 @@ async fn requests_are_rejected_withdrawn_or_expire_and_bad_input_changes_nothing
             .contains("expired")
     );
     assert_eq!(audit_actions(server, size).await, ["promotion.expire"]);
-    // A new request may be made once the old one is closed.
     let third = server.promote(&world.mlops, &digest, "staging").await;
     assert_eq!(third.status, 201, "{}", third.body);
+    // An expired request whose expiry nobody recorded yet does not hold up a new one.
+    let third_id = third.body["id"].as_i64().unwrap();
+    server.clock.advance(chrono::Duration::hours(24 * 7 + 1));
+    let size = server.audit_size().await;
+    let fourth = server.promote(&world.mlops, &digest, "staging").await;
+    assert_eq!(fourth.status, 201, "{}", fourth.body);
+    assert_eq!(
+        audit_actions(server, size).await,
+        ["promotion.expire", "promotion.request"]
+    );
+    let expired = server
+        .admin(Method::GET, &format!("/api/v1/promotions/{third_id}"), None)
+        .await;
+    assert_eq!(expired["state"], "expired");
+}
+
+#[tokio::test]
+async fn normal_changes_need_the_cab_and_high_impact_ones_a_checked_pre_mortem() {
+    let world = world(Some(
+        r#"
+boards:
+  "*":
+    cab:
+      members: {sec: security, law: compliance}
+templates:
+  - name: changes
+    gates:
+      documentation: true
+      change_record: {cab: {board: cab, quorum: 2}}
+"#,
+    ))
+    .await;
+    let server = &world.server;
+    let digest = register(&world, complete_manifest("1.0.0")).await;
+    let before = server.audit_size().await;
+    let mut broken = change_record("normal", "high");
+    broken["traffic_share"] = json!(1.5);
+    let refused = server
+        .request(
+            Some(&world.mlops),
+            Method::POST,
+            "/api/v1/promotions",
+            Some(json!({"digest": digest, "environment": "staging", "reason": "x", "change": broken})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("traffic_share: 1.5")
+    );
+    assert_eq!(server.audit_size().await, before);
+
+    let requested = server
+        .request(
+            Some(&world.mlops),
+            Method::POST,
+            "/api/v1/promotions",
+            Some(json!({"digest": digest, "environment": "staging", "reason": "x", "change": change_record("normal", "high")})),
+        )
+        .await;
+    assert_eq!(requested.status, 201, "{}", requested.body);
+    assert!(
+        gate(&requested.body, "cab")["message"]
+            .as_str()
+            .unwrap()
+            .contains("board `cab` needs 2")
+    );
+    assert_eq!(
+        gate(&requested.body, "pre_mortem")["message"],
+        "mitigations not checked off yet: fm-1, fm-2"
+    );
+    let id = requested.body["id"].as_i64().unwrap();
+    let first = approve(&world, &world.sec, id, json!({"mitigated": ["fm-1"]})).await;
+    assert_eq!(first.body["state"], "pending");
+    assert_eq!(
+        gate(&first.body, "pre_mortem")["message"],
+        "mitigations not checked off yet: fm-2"
+    );
+    let second = approve(&world, &world.law, id, json!({"mitigated": ["fm-2"]})).await;
+    assert_eq!(second.body["state"], "applied", "{}", second.body);
+    assert_eq!(gate(&second.body, "cab")["status"], "pass");
+    assert_eq!(
+        second.body["change"]["rollback_dependencies"]["data_pipeline_version"],
+        "etl-7"
+    );
 }

@@ -24,6 +24,9 @@ CREATE TABLE promotions (
     reviewed_by TEXT,
     reviewed_at TEXT,
     review_comment TEXT,
+    -- The change record (C1, C4, C7; JSON) and its generated impact statement (C2).
+    change_record TEXT,
+    impact_statement TEXT,
     audit_seq BIGINT NOT NULL
 );
 CREATE INDEX promotions_by_model ON promotions (business_unit, model, environment, state);
@@ -37,6 +40,7 @@ CREATE TABLE promotion_approvals (
     token_issuer TEXT NOT NULL,
     roles TEXT NOT NULL,
     checklist TEXT NOT NULL,
+    mitigated TEXT NOT NULL,
     accepts_breaking_changes BIGINT NOT NULL,
     comment TEXT NOT NULL,
     created_at TEXT NOT NULL,
