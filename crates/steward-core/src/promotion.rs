@@ -102,6 +102,9 @@ pub struct Gates {
     /// A change record (C1, C2, C4, C7) with the CAB that approves normal changes.
     #[serde(default)]
     pub change_record: Option<ChangeGate>,
+    /// Applied only during one of the environment's maintenance windows (C3).
+    #[serde(default)]
+    pub maintenance_window: bool,
 }
 
 impl Default for Gates {
@@ -114,6 +117,7 @@ impl Default for Gates {
             drift: None,
             api_compatibility: false,
             change_record: None,
+            maintenance_window: false,
         }
     }
 }
@@ -363,6 +367,7 @@ impl GateConfig {
                             standard_allowed: true,
                             pre_mortem_for: high_impact(),
                         }),
+                        maintenance_window: false,
                     },
                     expires_after_hours: DEFAULT_EXPIRY_HOURS,
                 },

@@ -301,6 +301,8 @@ pub struct Request {
     pub gate_cab: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate_pre_mortem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_maintenance_window: Option<String>,
     /// The promotion takes the emergency path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency: Option<bool>,
@@ -642,6 +644,10 @@ impl Engine {
             (
                 "gate_pre_mortem",
                 request.gate_pre_mortem.clone().map(Value::String),
+            ),
+            (
+                "gate_maintenance_window",
+                request.gate_maintenance_window.clone().map(Value::String),
             ),
             ("emergency", request.emergency.map(Value::Bool)),
             ("target_is_self", request.target_is_self.map(Value::Bool)),

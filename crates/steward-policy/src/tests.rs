@@ -43,6 +43,7 @@ fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) 
         gate_change_record: None,
         gate_cab: None,
         gate_pre_mortem: None,
+        gate_maintenance_window: None,
         emergency: None,
         granted_role: None,
         granted_global: None,

@@ -404,6 +404,7 @@ pub fn decide(
         gate_change_record: None,
         gate_cab: None,
         gate_pre_mortem: None,
+        gate_maintenance_window: None,
         emergency: None,
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,

@@ -39,6 +39,9 @@ pub struct RawConfig {
     pub page_items_max: Option<u64>,
     /// Seconds between automatic checkpoints (0: only on demand).
     pub checkpoint_interval_secs: Option<u64>,
+    /// Seconds between sweeps that expire overdue promotions and apply pending ones whose
+    /// gates now pass, e.g. when a maintenance window opens (0: only on demand).
+    pub promotion_sweep_interval_secs: Option<u64>,
     /// Folder of organisation `.cedar` policies, relative to the data directory.
     pub policy_dir: Option<String>,
     /// Documentation template file (YAML), relative to the data directory.
@@ -83,6 +86,7 @@ pub struct Config {
     pub user_requests_per_second_max: u32,
     pub page_items_max: u32,
     pub checkpoint_interval: Option<Duration>,
+    pub promotion_sweep_interval: Option<Duration>,
     pub policy_dir: PathBuf,
     pub documentation_templates: Option<PathBuf>,
     pub sqlite_pages_max: Option<u64>,
@@ -187,6 +191,12 @@ impl Config {
             0,
             86_400,
         );
+        let promotion_sweep_interval_secs = limit(
+            "promotion_sweep_interval_secs",
+            pick!(promotion_sweep_interval_secs).unwrap_or(60),
+            0,
+            86_400,
+        );
         let listen_text = pick!(listen_addr).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let listen_addr = match listen_text.parse() {
             Ok(addr) => addr,
@@ -270,6 +280,8 @@ impl Config {
             page_items_max: page_items_max as u32,
             checkpoint_interval: (checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(checkpoint_interval_secs)),
+            promotion_sweep_interval: (promotion_sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(promotion_sweep_interval_secs)),
             policy_dir: data_dir.join(pick!(policy_dir).unwrap_or_else(|| "policies".to_owned())),
             documentation_templates: pick!(documentation_templates).map(|path| data_dir.join(path)),
             sqlite_pages_max: pick!(sqlite_pages_max),

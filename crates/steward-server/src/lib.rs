@@ -95,6 +95,18 @@ pub async fn serve(
             }
         });
     }
+    if let Some(interval) = app.config.promotion_sweep_interval {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                if let Err(err) = routes::sweep_promotions(&app).await {
+                    tracing::warn!(error = %err, "Promotion sweep failed.");
+                }
+            }
+        });
+    }
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await

@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::state::App;
 
 pub use audit::{make_checkpoint, verify_log};
+pub use promotions::sweep as sweep_promotions;
 
 /// The routes, without authentication; `crate::router` adds the middleware stack.
 pub fn api_routes() -> Router<App> {

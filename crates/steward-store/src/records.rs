@@ -713,4 +713,16 @@ impl Store {
         )
         .await
     }
+
+    /// Pending promotions, oldest first.
+    pub async fn pending_promotions(&self, limit: u32) -> Result<Vec<Promotion>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE state = 'pending' ORDER BY id LIMIT $1"
+            )))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
 }

@@ -113,15 +113,46 @@ pub(crate) fn freeze_among(
     business_unit: &str,
     now: DateTime<Utc>,
 ) -> Option<String> {
+    windows_among(rows, WindowKind::Freeze, environment, business_unit, now)
+}
+
+/// The maintenance windows open now for `environment` and `business_unit`, named.
+pub(crate) async fn open_maintenance(
+    app: &App,
+    environment: &str,
+    business_unit: &str,
+) -> Result<Option<String>, ApiError> {
+    let rows = app.store.calendar_windows().await?;
+    Ok(windows_among(
+        &rows,
+        WindowKind::Maintenance,
+        environment,
+        business_unit,
+        app.clock.now(),
+    ))
+}
+
+fn windows_among(
+    rows: &[CalendarWindow],
+    kind: WindowKind,
+    environment: &str,
+    business_unit: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
     let mut active = Vec::new();
     for row in rows {
         let window = to_window(row);
-        if window.kind != WindowKind::Freeze || !window.applies_to(environment, business_unit) {
+        if window.kind != kind || !window.applies_to(environment, business_unit) {
             continue;
         }
         if let Some((_, end)) = window.active_at(now) {
             active.push(format!(
-                "freeze window `{}` (id {}) until {}",
+                "{} window `{}` (id {}) until {}",
+                if kind == WindowKind::Freeze {
+                    "freeze"
+                } else {
+                    "maintenance"
+                },
                 row.name,
                 row.id,
                 end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -37,6 +37,11 @@ use crate::state::App;
 /// How often an application re-evaluates when the alias moved under it before giving up
 /// (the request stays pending; the next approval or `apply` tries again).
 const APPLY_ATTEMPTS_MAX: usize = 8;
+/// Bound on the pending promotions one sweep looks at (oldest first).
+pub const SWEEP_PROMOTIONS_MAX: u32 = 1000;
+/// Who the audit trail names for what the sweep does.
+pub const SWEEP_ACTOR: &str = "steward-scheduler";
+
 /// Bound on the comment and reason texts of promotions and approvals.
 pub const PROMOTION_TEXT_BYTES_MAX: usize = 16 * 1024;
 /// Bound on the features of an attached drift report.
@@ -320,6 +325,26 @@ async fn evaluate(
         .find(|finding| finding.severity.blocks(threshold))
         .map(super::registry::finding_text);
     let freeze_window = super::calendar::active_freeze(app, &env.name, unit).await?;
+    if template.gates.maintenance_window {
+        let open = super::calendar::open_maintenance(app, &env.name, unit).await?;
+        results.push(match open {
+            Some(window) => GateResult::new(
+                "maintenance_window",
+                "steward.change.maintenance-window",
+                GateStatus::Pass,
+                format!("inside {window}"),
+            ),
+            None => GateResult::new(
+                "maintenance_window",
+                "steward.change.maintenance-window",
+                GateStatus::Block,
+                format!(
+                    "changes to `{}` land only in a maintenance window, and none is open; apply the promotion when one opens",
+                    env.name
+                ),
+            ),
+        });
+    }
     let deprecated = version.deprecated_at.is_some();
     results.extend([
         gate(
@@ -387,6 +412,7 @@ async fn evaluate(
         gate_change_record: finding("steward.change.record"),
         gate_cab: finding("steward.change.cab"),
         gate_pre_mortem: finding("steward.change.pre-mortem"),
+        gate_maintenance_window: finding("steward.change.maintenance-window"),
         emergency: Some(emergency),
         granted_role: None,
         granted_global: None,
@@ -547,6 +573,7 @@ fn requester_may(
         gate_change_record: None,
         gate_cab: None,
         gate_pre_mortem: None,
+        gate_maintenance_window: None,
         emergency: None,
         granted_role: None,
         granted_global: None,
@@ -1570,4 +1597,22 @@ pub async fn attach_drift(
     Ok(created(
         json!({"digest": version.digest, "features": items.len(), "audit": receipt(&entry)}),
     ))
+}
+
+/// Expires overdue requests and applies pending ones whose gates pass now (a freeze ended,
+/// a maintenance window opened). Returns how many were applied.
+pub async fn sweep(app: &App) -> Result<usize, ApiError> {
+    let mut applied = 0;
+    for promotion in app.store.pending_promotions(SWEEP_PROMOTIONS_MAX).await? {
+        if try_apply(app, promotion.id, SWEEP_ACTOR).await?.is_some()
+            && app
+                .store
+                .promotion(promotion.id)
+                .await?
+                .is_some_and(|now| now.state == "applied")
+        {
+            applied += 1;
+        }
+    }
+    Ok(applied)
 }

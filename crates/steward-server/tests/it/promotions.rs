@@ -830,3 +830,52 @@ templates:
         "etl-7"
     );
 }
+
+#[tokio::test]
+async fn maintenance_windows_hold_a_promotion_until_one_opens_and_the_sweep_applies_it() {
+    let world = world(Some(
+        "templates: [{name: windows, gates: {documentation: true, maintenance_window: true}}]",
+    ))
+    .await;
+    let server = &world.server;
+    let digest = register(&world, complete_manifest("1.0.0")).await;
+    // Weekly, from two hours from now, for four hours.
+    let start = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    server
+        .admin(
+            Method::POST,
+            "/api/v1/calendar/windows",
+            Some(json!({"name": "Weekly patching", "kind": "maintenance", "start": start, "duration": "PT4H", "rrule": "FREQ=WEEKLY", "environments": ["staging"], "reason": "change policy"})),
+        )
+        .await;
+    let requested = server.promote(&world.mlops, &digest, "staging").await;
+    assert_eq!(requested.body["state"], "pending", "{}", requested.body);
+    let window = gate(&requested.body, "maintenance_window");
+    assert_eq!(window["status"], "block");
+    assert!(window["message"].as_str().unwrap().contains("none is open"));
+    assert_eq!(
+        steward_server::routes::sweep_promotions(&server.app)
+            .await
+            .unwrap(),
+        0
+    );
+    server.clock.advance(chrono::Duration::hours(3));
+    assert_eq!(
+        steward_server::routes::sweep_promotions(&server.app)
+            .await
+            .unwrap(),
+        1
+    );
+    let id = requested.body["id"].as_i64().unwrap();
+    let shown = server
+        .admin(Method::GET, &format!("/api/v1/promotions/{id}"), None)
+        .await;
+    assert_eq!(shown["state"], "applied", "{shown}");
+    assert_eq!(shown["closed_by"], "steward-scheduler");
+    assert!(
+        gate(&shown["recorded_gates"], "maintenance_window")["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside maintenance window `Weekly patching`")
+    );
+}
