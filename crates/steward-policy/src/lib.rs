@@ -120,6 +120,10 @@ pub enum Action {
     PromotionWithdraw,
     #[serde(rename = "promotion.review")]
     PromotionReview,
+    #[serde(rename = "webhook.read")]
+    WebhookRead,
+    #[serde(rename = "webhook.manage")]
+    WebhookManage,
 }
 
 impl Action {
@@ -167,6 +171,8 @@ impl Action {
         Action::PromotionReject,
         Action::PromotionWithdraw,
         Action::PromotionReview,
+        Action::WebhookRead,
+        Action::WebhookManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -215,6 +221,8 @@ impl Action {
             Action::PromotionReject => "promotion.reject",
             Action::PromotionWithdraw => "promotion.withdraw",
             Action::PromotionReview => "promotion.review",
+            Action::WebhookRead => "webhook.read",
+            Action::WebhookManage => "webhook.manage",
         }
     }
 }

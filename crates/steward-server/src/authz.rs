@@ -18,7 +18,7 @@ use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::routes::{audit, blobs, calendar, directory, keys, promotions, registry};
+use crate::routes::{audit, blobs, calendar, directory, keys, promotions, registry, webhooks};
 use crate::state::App;
 
 /// One API route and the action it asks the policy about (`None`: public).
@@ -122,6 +122,10 @@ routes! {
     PUT "/api/v1/blobs/{digest}" query(blobs::UploadQuery) => Some(Action::BlobUpload), "Upload a blob (streamed, verified against its digest; `seal=true` encrypts it at rest)";
     GET "/api/v1/blobs/{digest}" => Some(Action::BlobRead), "Download a blob (re-verified before it is sent)";
     POST "/api/v1/advisories" body(registry::AdvisoryImport) => Some(Action::AdvisoryImport), "Import vulnerability advisories (OSV records)";
+    GET "/api/v1/webhooks" => Some(Action::WebhookRead), "Webhook subscriptions (never their secrets)";
+    POST "/api/v1/webhooks" body(webhooks::NewWebhook) => Some(Action::WebhookManage), "Subscribe a webhook to audit actions (CloudEvents, Standard Webhooks signatures); the secret is shown once";
+    DELETE "/api/v1/webhooks/{id}" => Some(Action::WebhookManage), "Delete a webhook (kept, marked deleted)";
+    GET "/api/v1/webhooks/{id}/deliveries" query(webhooks::DeliveryQuery) => Some(Action::WebhookRead), "A webhook's deliveries: outcome, attempts, answer";
     GET "/api/v1/search" query(registry::SearchQuery) => Some(Action::InventorySearch), "Search the inventory";
     GET "/api/v1/audit/events" query(audit::Page) => Some(Action::AuditRead), "Audit entries after a sequence number";
     GET "/api/v1/audit/verify" => Some(Action::AuditVerify), "Verify the chain and every checkpoint";

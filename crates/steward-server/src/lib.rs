@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
@@ -95,6 +96,19 @@ pub async fn serve(
             }
         });
     }
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let http = webhooks::http_client();
+            let mut ticker = tokio::time::interval(WEBHOOK_POLL);
+            loop {
+                ticker.tick().await;
+                if let Err(err) = webhooks::deliver(&app, &http).await {
+                    tracing::warn!(error = %err, "Webhook delivery round failed.");
+                }
+            }
+        });
+    }
     if let Some(interval) = app.config.promotion_sweep_interval {
         let app = app.clone();
         tokio::spawn(async move {
@@ -111,6 +125,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// How often the dispatcher looks for new events to send to webhooks.
+pub const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What `steward init` made.
 pub struct Initialised {

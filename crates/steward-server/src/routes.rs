@@ -9,6 +9,7 @@ pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod promotions;
 pub(crate) mod registry;
+pub(crate) mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::FromRequest;
@@ -146,6 +147,18 @@ pub fn api_routes() -> Router<App> {
         .route(
             "/api/v1/blobs/{digest}",
             put(blobs::upload_blob).get(blobs::download_blob),
+        )
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
         )
         .route("/api/v1/search", get(registry::search))
         .route("/api/v1/audit/events", get(audit::events))

@@ -9,7 +9,7 @@ use steward_core::audit::{Entry, EventDraft, entry_hash};
 use crate::StoreError;
 use crate::records::{
     AliasMove, CalendarWindow, KeyVersion, Model, PROMOTION_COLUMNS, Promotion, PromotionApproval,
-    SealedBlob, Version,
+    SealedBlob, Version, Webhook, WebhookDelivery,
 };
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
@@ -867,5 +867,77 @@ impl AuditedTx {
         .bind(approval.promotion_id)
         .bind(&approval.approver);
         self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Stores a webhook; its cursor starts at the current head (only later entries are sent).
+    pub async fn insert_webhook(&mut self, webhook: &Webhook) -> Result<i64, StoreError> {
+        let query = sqlx::query_as::<_, (i64,)>(
+            "INSERT INTO webhooks (name, url, secret, events, cursor_seq, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&webhook.name)
+        .bind(&webhook.url)
+        .bind(&webhook.secret)
+        .bind(&webhook.events)
+        .bind(self.head_seq as i64)
+        .bind(&webhook.created_by)
+        .bind(&webhook.created_at);
+        match self.fetch_optional(query).await? {
+            Some((id,)) => Ok(id),
+            None => Err(StoreError::backend(sqlx::Error::RowNotFound)),
+        }
+    }
+
+    /// Marks a webhook deleted; false when there is no such live webhook.
+    pub async fn delete_webhook(
+        &mut self,
+        id: i64,
+        by: &str,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE webhooks SET deleted_by = $1, deleted_at = $2 WHERE id = $3 AND deleted_at IS NULL",
+        )
+        .bind(by)
+        .bind(at)
+        .bind(id);
+        self.exec(query, String::new).await.map(|n| n == 1)
+    }
+
+    /// Records deliveries and moves the webhook's cursor from `from` to `to`; false (nothing
+    /// written) when the cursor is no longer at `from` (another replica delivered them).
+    pub async fn record_deliveries(
+        &mut self,
+        webhook_id: i64,
+        from: i64,
+        to: i64,
+        deliveries: &[WebhookDelivery],
+    ) -> Result<bool, StoreError> {
+        let moved =
+            sqlx::query("UPDATE webhooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3")
+                .bind(to)
+                .bind(webhook_id)
+                .bind(from);
+        if self.exec(moved, String::new).await? != 1 {
+            return Ok(false);
+        }
+        let seq = self.next_seq() as i64;
+        for delivery in deliveries {
+            let query = sqlx::query(
+                "INSERT INTO webhook_deliveries (webhook_id, seq, event_type, outcome, attempts, response_status, error, first_attempt_at, last_attempt_at, audit_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(webhook_id)
+            .bind(delivery.seq)
+            .bind(&delivery.event_type)
+            .bind(&delivery.outcome)
+            .bind(delivery.attempts)
+            .bind(delivery.response_status)
+            .bind(&delivery.error)
+            .bind(&delivery.first_attempt_at)
+            .bind(&delivery.last_attempt_at)
+            .bind(seq);
+            self.exec(query, String::new).await?;
+        }
+        Ok(true)
     }
 }

@@ -243,6 +243,37 @@ pub struct DriftReport {
     pub audit_seq: i64,
 }
 
+/// A webhook subscription as stored (the secret included: only the dispatcher reads it).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Webhook {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub secret: String,
+    /// JSON array of action prefixes.
+    pub events: String,
+    pub cursor_seq: i64,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// The outcome of delivering one audit entry to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub seq: i64,
+    pub event_type: String,
+    /// `delivered` or `failed` (every attempt failed).
+    pub outcome: String,
+    pub attempts: i64,
+    pub response_status: Option<i64>,
+    pub error: Option<String>,
+    pub first_attempt_at: String,
+    pub last_attempt_at: String,
+    pub audit_seq: i64,
+}
+
 pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, change_record, impact_statement, audit_seq";
 
 /// Inventory search. Every filter is optional; `text` matches name, description and the
@@ -720,6 +751,34 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE state = 'pending' ORDER BY id LIMIT $1"
             )))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// Webhooks not deleted, by id.
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, name, url, secret, events, cursor_seq, created_by, created_at FROM webhooks WHERE deleted_at IS NULL ORDER BY id",
+            )
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// A webhook's deliveries, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        webhook_id: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, webhook_id, seq, event_type, outcome, attempts, response_status, error, first_attempt_at, last_attempt_at, audit_seq FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(webhook_id)
             .bind(i64::from(limit))
             .fetch_all(self.pool()),
         )

@@ -523,8 +523,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             database_url,
         } => serve(&data_dir, overrides(listen, database_url)).await?,
-        Command::Demo { serve, reports } => {
-            return crate::demo::run(serve, reports.as_deref()).await;
+        Command::Demo {
+            serve,
+            reports,
+            webhook,
+        } => {
+            return crate::demo::run(serve, reports.as_deref(), webhook.as_deref()).await;
         }
         Command::Package(PackageCommand::Build {
             dir,

@@ -161,7 +161,11 @@ templates:
   - name: default
 ";
 
-pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    keep_serving: bool,
+    reports: Option<&Path>,
+    webhook: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let work = tempfile::tempdir()?;
     let data_dir = work.path().join("data");
     step(
@@ -179,6 +183,25 @@ pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<E
     let (url, stop, handle) = start(&data_dir).await?;
     println!("   server listening on {url}");
     let admin = Client::new(&url, Some(initialised.admin_token.clone()));
+
+    let hook = match (webhook, reports) {
+        (Some(url), Some(dir)) => {
+            let created = admin
+                .post(
+                    "/api/v1/webhooks",
+                    &json!({"name": "demo-events", "url": url, "events": ["promotion.", "alias.", "calendar."]}),
+                )
+                .await?;
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(
+                dir.join("webhook.secret"),
+                created["secret"].as_str().unwrap_or_default(),
+            )?;
+            println!("   webhook `demo-events` subscribed: {url} (CloudEvents, signed)");
+            created["id"].as_i64()
+        }
+        _ => None,
+    };
 
     step(2, "Admin creates a business unit, users, roles and tokens");
     admin
@@ -533,6 +556,40 @@ pub async fn run(keep_serving: bool, reports: Option<&Path>) -> anyhow::Result<E
             crate::promote::gate_junit(&check),
         )?;
         println!("   reports written to {}", dir.display());
+    }
+
+    if let Some(id) = hook {
+        // The dispatcher sends committed events within a second or so; wait for the three
+        // applications and the emergency review to be delivered.
+        let mut applied = 0;
+        for _ in 0..60 {
+            let deliveries = admin
+                .get(&format!("/api/v1/webhooks/{id}/deliveries?limit=1000"))
+                .await?;
+            let items = deliveries["items"].as_array().cloned().unwrap_or_default();
+            if let Some(failed) = items.iter().find(|item| item["outcome"] != "delivered") {
+                bail!("a webhook delivery failed: {failed}");
+            }
+            applied = items
+                .iter()
+                .filter(|item| item["type"] == "io.steward.promotion.apply")
+                .count();
+            if applied >= 3
+                && items
+                    .iter()
+                    .any(|item| item["type"] == "io.steward.promotion.review")
+            {
+                println!(
+                    "   the webhook received {} events, each signed and delivered once recorded",
+                    items.len()
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        if applied < 3 {
+            bail!("the webhook did not receive every promotion within 30 s");
+        }
     }
 
     step(

@@ -94,6 +94,10 @@ pub enum Command {
         /// Also write the CI gate's SARIF and JUnit reports into this folder.
         #[arg(long)]
         reports: Option<std::path::PathBuf>,
+        /// Also send the demo's promotion events to this webhook (its secret is written to
+        /// `webhook.secret` in the reports folder).
+        #[arg(long, requires = "reports")]
+        webhook: Option<String>,
     },
     /// Policy tools.
     #[command(subcommand)]

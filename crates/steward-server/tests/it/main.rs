@@ -16,3 +16,4 @@ mod promotions;
 mod support;
 mod tamper;
 mod vault;
+mod webhooks;

@@ -145,6 +145,10 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
     ),
     ("GET", "/api/v1/blobs/{digest}", ANY_ROLE),
     ("POST", "/api/v1/advisories", ADMIN),
+    ("GET", "/api/v1/webhooks", AUDIT),
+    ("POST", "/api/v1/webhooks", ADMIN),
+    ("DELETE", "/api/v1/webhooks/{id}", ADMIN),
+    ("GET", "/api/v1/webhooks/{id}/deliveries", AUDIT),
     ("GET", "/api/v1/search", ANY_ROLE),
     ("GET", "/api/v1/audit/events", AUDIT),
     ("GET", "/api/v1/audit/verify", AUDIT),
@@ -332,6 +336,9 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
             json!({"ics": "", "kind": "freeze", "reason": "test"})
         }
         ("POST", "/api/v1/advisories") => json!({"records": []}),
+        ("POST", "/api/v1/webhooks") => {
+            json!({"name": format!("hook-{role}"), "url": "http://127.0.0.1:9/events"})
+        }
         ("POST", "/api/v1/audit/hash") => json!({"value": "secret"}),
         _ => return None,
     };
