@@ -275,6 +275,16 @@ pub enum CalendarCommand {
 }
 
 #[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Append the change events since the last export to OUT as Parquet files partitioned
+    /// by day (`date=YYYY-MM-DD/part-FIRST-LAST.parquet`); existing files are never touched.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum DriftCommand {
     /// PSI and the two-sample KS test for every column shared by two CSV files (with a header
     /// row); exits 1 when a column drifted (PSI >= --psi-threshold, or KS p <= --ks-alpha).
@@ -913,6 +923,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crate::promote::promotion(&client, output, command).await;
         }
         Command::Gate(command) => return crate::promote::gate(&client, command).await,
+        Command::Events(EventsCommand::Export { out }) => {
+            let exported = crate::lake::export(&client, &out).await?;
+            let value = json!({
+                "files": exported.files.iter().map(|path| path.display().to_string()).collect::<Vec<_>>(),
+                "rows": exported.rows, "cursor": exported.cursor,
+            });
+            match output {
+                Output::Json => print(output, &value, &[]),
+                Output::Table => {
+                    for file in &exported.files {
+                        println!("{}", file.display());
+                    }
+                    println!(
+                        "{} change event(s) in {} new file(s); exported up to audit entry {}",
+                        exported.rows,
+                        exported.files.len(),
+                        exported.cursor
+                    );
+                }
+            }
+        }
         Command::Drift(DriftCommand::Attach(args)) => {
             return crate::promote::drift_attach(&client, output, args).await;
         }

@@ -521,7 +521,10 @@ pub async fn run(
     .await?;
     println!("   lee (compliance) reviewed it after the fact, as every emergency change must be");
 
-    step(10, "The CI gate: `steward gate check --format sarif`");
+    step(
+        10,
+        "The CI gate (`steward gate check --format sarif`) and the change data lake",
+    );
     let check = dave
         .get(&format!(
             "/api/v1/versions/{digest}/gates?environment=production"
@@ -545,8 +548,15 @@ pub async fn run(
         },
         if check["allowed"] == true { 0 } else { 1 }
     );
+    let exported = crate::lake::export(&admin, &work.path().join("lake")).await?;
+    println!(
+        "   change events for the data lake: {} Parquet file(s), partitioned by day, {} row(s)",
+        exported.files.len(),
+        exported.rows
+    );
     if let Some(dir) = reports {
         std::fs::create_dir_all(dir)?;
+        crate::lake::export(&admin, &dir.join("lake")).await?;
         std::fs::write(
             dir.join("gate.sarif"),
             serde_json::to_string_pretty(&sarif)?,

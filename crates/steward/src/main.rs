@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod demo;
 mod drift;
+mod lake;
 mod package;
 mod progress;
 mod promote;
@@ -134,6 +135,9 @@ pub enum Command {
     /// The CI gate: evaluate every promotion gate without changing anything.
     #[command(subcommand)]
     Gate(promote::GateCommand),
+    /// Change events (promotions, approvals, blocks, calendar changes) for a data lake.
+    #[command(subcommand)]
+    Events(commands::EventsCommand),
     /// Search the inventory.
     Search(commands::SearchArgs),
     /// Vulnerability advisories (OSV) against a package's SBOM.

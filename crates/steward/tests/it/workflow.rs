@@ -638,6 +638,30 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
         "{again}"
     );
 
+    // The change data lake: Parquet per day, appended, never rewritten.
+    let lake = dir.path().join("lake");
+    let first = admin.json(&["events", "export", "--out", lake.to_str().unwrap()]);
+    let files: Vec<String> = serde_json::from_value(first["files"].clone()).unwrap();
+    assert!(
+        !files.is_empty() && first["rows"].as_u64().unwrap() >= 3,
+        "{first}"
+    );
+    let mut rows = 0;
+    for file in &files {
+        assert!(file.contains("/date=20"), "{file}");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(file).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        rows += reader.map(|batch| batch.unwrap().num_rows()).sum::<usize>();
+    }
+    assert_eq!(rows as u64, first["rows"].as_u64().unwrap());
+    let again = admin.json(&["events", "export", "--out", lake.to_str().unwrap()]);
+    assert_eq!(again["rows"], 0, "{again}");
+    assert_eq!(again["files"], serde_json::json!([]));
+
     let pulled = dir.path().join("pulled.oci");
     admin.ok(&[
         "package",
