@@ -737,3 +737,20 @@ fn a_drift_report_covers_every_numeric_input_of_the_schema() {
         "the drift report does not compare the numeric input(s) age"
     );
 }
+
+#[test]
+fn a_normal_change_under_a_template_without_a_cab_cannot_be_approved() {
+    let config = GateConfig::parse_yaml(
+        "templates: [{name: bare, gates: {documentation: false, change_record: {}}}]",
+    )
+    .unwrap();
+    let normal = change(ChangeType::Normal, Level::Low);
+    let results = change_results(&config, true, Some(&normal), false, &[]);
+    let cab = result(&results, "cab");
+    assert_eq!(cab.status, GateStatus::Missing);
+    assert!(
+        cab.message.contains("names no change advisory board"),
+        "{}",
+        cab.message
+    );
+}
