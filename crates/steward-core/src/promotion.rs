@@ -278,6 +278,17 @@ impl ChangeRecord {
         if self.rollback_plan.trim().is_empty() {
             problems.push("change.rollback_plan: must not be empty".into());
         }
+        let blank =
+            |text: &Option<String>| text.as_ref().is_some_and(|text| text.trim().is_empty());
+        if blank(&deps.data_pipeline_version)
+            || blank(&deps.feature_store_schema_version)
+            || deps
+                .upstream_datasets
+                .iter()
+                .any(|dataset| dataset.trim().is_empty())
+        {
+            problems.push("change.rollback_dependencies: a dependency named is blank".into());
+        }
         for (field, text) in texts {
             if text.len() > CHANGE_TEXT_BYTES_MAX {
                 problems.push(format!("{field}: more than {CHANGE_TEXT_BYTES_MAX} bytes"));
@@ -804,6 +815,16 @@ fn change_results(
     });
     let cab_policy = "steward.change.cab";
     results.push(match change.change_type {
+        // A requester cannot make a risky change "standard" to skip the board.
+        ChangeType::Standard if change.risk.impact != Level::Low => GateResult::new(
+            "cab",
+            cab_policy,
+            GateStatus::Block,
+            format!(
+                "a standard change is a low-impact one; this one's impact is {}, so file a normal change for the CAB",
+                change.risk.impact.as_str()
+            ),
+        ),
         ChangeType::Standard if gate.standard_allowed => GateResult::new(
             "cab",
             cab_policy,

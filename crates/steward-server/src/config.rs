@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub page_items_max: Option<u64>,
     /// Seconds between automatic checkpoints (0: only on demand).
     pub checkpoint_interval_secs: Option<u64>,
+    /// Webhooks may reach loopback, private and link-local addresses (default false).
+    pub webhook_private_addresses: Option<bool>,
     /// Seconds between sweeps that expire overdue promotions and apply pending ones whose
     /// gates now pass, e.g. when a maintenance window opens (0: only on demand).
     pub promotion_sweep_interval_secs: Option<u64>,
@@ -87,6 +89,7 @@ pub struct Config {
     pub page_items_max: u32,
     pub checkpoint_interval: Option<Duration>,
     pub promotion_sweep_interval: Option<Duration>,
+    pub webhook_private_addresses: bool,
     pub policy_dir: PathBuf,
     pub documentation_templates: Option<PathBuf>,
     pub sqlite_pages_max: Option<u64>,
@@ -280,6 +283,7 @@ impl Config {
             page_items_max: page_items_max as u32,
             checkpoint_interval: (checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(checkpoint_interval_secs)),
+            webhook_private_addresses: pick!(webhook_private_addresses).unwrap_or(false),
             promotion_sweep_interval: (promotion_sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(promotion_sweep_interval_secs)),
             policy_dir: data_dir.join(pick!(policy_dir).unwrap_or_else(|| "policies".to_owned())),

@@ -98,12 +98,13 @@ pub async fn serve(
     }
     {
         let app = app.clone();
+        let mut dispatcher =
+            webhooks::Dispatcher::new().map_err(|err| std::io::Error::other(err.to_string()))?;
         tokio::spawn(async move {
-            let http = webhooks::http_client();
             let mut ticker = tokio::time::interval(WEBHOOK_POLL);
             loop {
                 ticker.tick().await;
-                if let Err(err) = webhooks::deliver(&app, &http).await {
+                if let Err(err) = dispatcher.round(&app).await {
                     tracing::warn!(error = %err, "Webhook delivery round failed.");
                 }
             }

@@ -913,7 +913,7 @@ impl AuditedTx {
         deliveries: &[WebhookDelivery],
     ) -> Result<bool, StoreError> {
         let moved =
-            sqlx::query("UPDATE webhooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3")
+            sqlx::query("UPDATE webhooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3 AND deleted_at IS NULL")
                 .bind(to)
                 .bind(webhook_id)
                 .bind(from);

@@ -243,8 +243,9 @@ pub struct DriftReport {
     pub audit_seq: i64,
 }
 
-/// A webhook subscription as stored (the secret included: only the dispatcher reads it).
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+/// A webhook subscription as stored (the secret included: only the dispatcher reads it;
+/// `Debug` hides it).
+#[derive(Clone, PartialEq, Eq, FromRow)]
 pub struct Webhook {
     pub id: i64,
     pub name: String,
@@ -255,6 +256,17 @@ pub struct Webhook {
     pub cursor_seq: i64,
     pub created_by: String,
     pub created_at: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("events", &self.events)
+            .field("cursor_seq", &self.cursor_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of delivering one audit entry to one webhook.

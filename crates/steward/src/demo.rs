@@ -42,6 +42,8 @@ async fn start(
 )> {
     let overrides = RawConfig {
         listen_addr: Some("127.0.0.1:0".into()),
+        // The demo's webhook receiver (if any) listens on loopback.
+        webhook_private_addresses: Some(true),
         ..RawConfig::default()
     };
     let config = Config::load(data_dir, &overrides)?;

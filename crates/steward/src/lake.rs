@@ -5,8 +5,10 @@
 //!
 //! Invariants:
 //! - A file, once written, is never rewritten: each run writes new files for the entries
-//!   after the folder's cursor (`_steward_cursor`), which moves only after its files are
-//!   in place (written to a temporary name, synced, renamed).
+//!   after the folder's cursor (`_steward_cursor`, or the highest entry a part already holds,
+//!   if a run crashed before moving it), which moves only after its files are in place
+//!   (written to a new temporary name, synced, renamed, the folder synced). One run at a
+//!   time (`_steward_lock`).
 //! - Rows are in audit order, one per entry, with the entry's hash, so a row can be checked
 //!   against the tamper-evident log.
 
@@ -27,9 +29,8 @@ use crate::client::Client;
 
 /// The audit actions that are change events.
 pub const CHANGE_EVENT_PREFIXES: &[&str] = &["promotion.", "alias.", "calendar."];
-/// Entries fetched per request.
-const PAGE: u32 = 1000;
 pub const CURSOR_FILE: &str = "_steward_cursor";
+pub const LOCK_FILE: &str = "_steward_lock";
 
 fn schema() -> Arc<Schema> {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
@@ -147,8 +148,17 @@ fn write_part(dir: &Path, date: &str, rows: &[Row]) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("creating {}", partition.display()))?;
     let (first, last) = (rows[0].seq, rows[rows.len() - 1].seq);
     let path = partition.join(format!("part-{first:012}-{last:012}.parquet"));
+    anyhow::ensure!(
+        !path.exists(),
+        "{} exists already; parts are never rewritten",
+        path.display()
+    );
     let temporary = partition.join(format!(".part-{first:012}-{last:012}.parquet.tmp"));
-    let file = std::fs::File::create(&temporary)
+    let _ = std::fs::remove_file(&temporary); // left by a run that crashed (we hold the lock)
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
         .with_context(|| format!("creating {}", temporary.display()))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -160,7 +170,64 @@ fn write_part(dir: &Path, date: &str, rows: &[Row]) -> anyhow::Result<PathBuf> {
     file.sync_all()?;
     std::fs::rename(&temporary, &path)
         .with_context(|| format!("renaming to {}", path.display()))?;
+    sync_dir(&partition)?;
     Ok(path)
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))
+}
+
+/// The highest sequence number any part file already holds (a run that crashed after
+/// writing files but before moving the cursor must not write those rows again).
+fn highest_exported(dir: &Path) -> anyhow::Result<u64> {
+    let mut highest = 0;
+    for partition in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let partition = partition?;
+        if !partition.file_name().to_string_lossy().starts_with("date=") {
+            continue;
+        }
+        for part in std::fs::read_dir(partition.path())? {
+            let name = part?.file_name().to_string_lossy().into_owned();
+            if let Some(last) = name
+                .strip_prefix("part-")
+                .and_then(|rest| rest.strip_suffix(".parquet"))
+                .and_then(|range| range.split_once('-'))
+                .and_then(|(_, last)| last.parse::<u64>().ok())
+            {
+                highest = highest.max(last);
+            }
+        }
+    }
+    Ok(highest)
+}
+
+/// Held while an export runs: a second run at once is refused rather than interleaved.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(dir: &Path) -> anyhow::Result<Lock> {
+        let path = dir.join(LOCK_FILE);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| {
+                format!(
+                    "another export holds {} (remove it if no export is running)",
+                    path.display()
+                )
+            })?;
+        Ok(Lock(path))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn read_cursor(dir: &Path) -> anyhow::Result<u64> {
@@ -180,7 +247,7 @@ fn write_cursor(dir: &Path, seq: u64) -> anyhow::Result<()> {
     writeln!(file, "{seq}")?;
     file.sync_all()?;
     std::fs::rename(&temporary, dir.join(CURSOR_FILE))?;
-    Ok(())
+    sync_dir(dir)
 }
 
 /// What one export run did.
@@ -190,19 +257,22 @@ pub struct Exported {
     pub cursor: u64,
 }
 
-/// Exports the change events after the folder's cursor.
+/// Exports the change events after the folder's cursor, a page of audit entries at a
+/// time (the server's page size): each page's rows are written, then the cursor moves.
 pub async fn export(client: &Client, dir: &Path) -> anyhow::Result<Exported> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let start = read_cursor(dir)?;
-    let mut cursor = start;
-    let mut by_day: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    let _lock = Lock::take(dir)?;
+    let mut cursor = read_cursor(dir)?.max(highest_exported(dir)?);
+    let mut files = Vec::new();
+    let mut rows = 0;
     loop {
         let page = client
-            .get(&format!("/api/v1/audit/events?after={cursor}&limit={PAGE}"))
+            .get(&format!("/api/v1/audit/events?after={cursor}"))
             .await?;
         let items = page["items"].as_array().cloned().unwrap_or_default();
         let Some(last) = items.last() else { break };
         let last_seq = last["seq"].as_u64().context("entry without a seq")?;
+        let mut by_day: BTreeMap<String, Vec<Row>> = BTreeMap::new();
         for item in &items {
             let action = item["action"].as_str().unwrap_or_default();
             if CHANGE_EVENT_PREFIXES
@@ -213,18 +283,11 @@ pub async fn export(client: &Client, dir: &Path) -> anyhow::Result<Exported> {
                 by_day.entry(row.date.clone()).or_default().push(row);
             }
         }
-        cursor = last_seq;
-        if items.len() < PAGE as usize {
-            break;
+        for (date, day) in &by_day {
+            files.push(write_part(dir, date, day)?);
+            rows += day.len();
         }
-    }
-    let mut files = Vec::new();
-    let mut rows = 0;
-    for (date, day) in &by_day {
-        files.push(write_part(dir, date, day)?);
-        rows += day.len();
-    }
-    if cursor != start {
+        cursor = last_seq;
         write_cursor(dir, cursor)?;
     }
     Ok(Exported {

@@ -1,3 +1,5 @@
+//! Gate evaluation: templates, boards, checklist, DPO, drift, compatibility, change records.
+
 use super::*;
 use crate::schema::{Classification, Field};
 
@@ -597,6 +599,13 @@ fn normal_changes_need_the_cab_and_standard_ones_a_template_that_allows_them() {
     );
     let results = change_results(&config, false, Some(&standard), false, &[]);
     assert_eq!(result(&results, "cab").status, GateStatus::Pass);
+    let risky = change(ChangeType::Standard, Level::Medium);
+    let results = change_results(&config, false, Some(&risky), false, &[]);
+    assert!(
+        result(&results, "cab")
+            .message
+            .contains("a standard change is a low-impact one")
+    );
 }
 
 #[test]
@@ -643,12 +652,17 @@ fn change_records_with_bad_form_name_every_problem() {
     record.rollback_plan = " ".into();
     record.pre_mortem[1].id = "fm-1".into();
     record.pre_mortem[0].mitigation = String::new();
+    record
+        .rollback_dependencies
+        .upstream_datasets
+        .push(" ".into());
     let problems = record.problems().join("; ");
     for needle in [
         "traffic_share: 0 is not in (0, 1]",
         "rollback_plan: must not be empty",
         "`fm-1` appears twice",
         "pre_mortem[0].mitigation: must not be empty",
+        "a dependency named is blank",
     ] {
         assert!(problems.contains(needle), "{needle} not in {problems}");
     }

@@ -116,6 +116,22 @@ pub(crate) fn freeze_among(
     windows_among(rows, WindowKind::Freeze, environment, business_unit, now)
 }
 
+/// The maintenance windows among `rows` open at `now` for `environment` and `business_unit`.
+pub(crate) fn maintenance_among(
+    rows: &[CalendarWindow],
+    environment: &str,
+    business_unit: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    windows_among(
+        rows,
+        WindowKind::Maintenance,
+        environment,
+        business_unit,
+        now,
+    )
+}
+
 /// The maintenance windows open now for `environment` and `business_unit`, named.
 pub(crate) async fn open_maintenance(
     app: &App,

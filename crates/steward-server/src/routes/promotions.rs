@@ -669,11 +669,13 @@ async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>
             Some(_) => {}
         }
         if !evaluation.allowed {
-            // Contents that fail verification are a deploy-time refusal worth its own entry (P8).
-            if let Some(integrity) = evaluation
-                .results
-                .iter()
-                .find(|result| result.gate == "integrity" && result.status == GateStatus::Block)
+            // Contents that fail verification are a deploy-time refusal worth its own entry
+            // (P8), recorded when someone asks, not again by every sweep.
+            if actor != SWEEP_ACTOR
+                && let Some(integrity) = evaluation
+                    .results
+                    .iter()
+                    .find(|result| result.gate == "integrity" && result.status == GateStatus::Block)
             {
                 let decision = evaluation.decision.to_json(Action::AliasSet);
                 super::append_event(
@@ -704,19 +706,34 @@ async fn try_apply(app: &App, id: i64, actor: &str) -> Result<Option<Evaluation>
             tx.rollback().await?;
             continue;
         }
-        // Time alone can open a freeze window; read the calendar through the transaction.
+        // Time alone opens a freeze window or closes a maintenance one; read the calendar
+        // through the transaction.
+        let windows = tx.calendar_windows().await?;
+        let now_time = app.clock.now();
         let freeze_began = locked.emergency_reason.is_none()
             && super::calendar::freeze_among(
-                &tx.calendar_windows().await?,
+                &windows,
                 &locked.environment,
                 &locked.business_unit,
-                app.clock.now(),
+                now_time,
             )
             .is_some();
+        let maintenance_closed = locked.emergency_reason.is_none()
+            && evaluation
+                .results
+                .iter()
+                .any(|result| result.gate == "maintenance_window")
+            && super::calendar::maintenance_among(
+                &windows,
+                &locked.environment,
+                &locked.business_unit,
+                now_time,
+            )
+            .is_none();
         let alias_now = tx
             .current_alias(&locked.business_unit, &locked.model, &locked.environment)
             .await?;
-        if freeze_began || alias_now != evaluation.previous {
+        if freeze_began || maintenance_closed || alias_now != evaluation.previous {
             tx.rollback().await?;
             last = Some(evaluation);
             continue;
@@ -1604,7 +1621,16 @@ pub async fn attach_drift(
 pub async fn sweep(app: &App) -> Result<usize, ApiError> {
     let mut applied = 0;
     for promotion in app.store.pending_promotions(SWEEP_PROMOTIONS_MAX).await? {
-        if try_apply(app, promotion.id, SWEEP_ACTOR).await?.is_some()
+        // One request that cannot be evaluated (e.g. no template matches it any more) does
+        // not hold up the others.
+        let tried = match try_apply(app, promotion.id, SWEEP_ACTOR).await {
+            Ok(tried) => tried,
+            Err(err) => {
+                tracing::warn!(promotion = promotion.id, error = %err, "Sweep could not evaluate a promotion.");
+                continue;
+            }
+        };
+        if tried.is_some()
             && app
                 .store
                 .promotion(promotion.id)

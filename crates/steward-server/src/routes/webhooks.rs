@@ -29,13 +29,13 @@ pub struct NewWebhook {
 
 fn webhook_json(webhook: &Webhook) -> Value {
     json!({
-        "id": webhook.id, "name": webhook.name, "url": webhook.url,
+        "id": webhook.id, "name": webhook.name, "url": crate::webhooks::shown_url(&webhook.url),
         "events": serde_json::from_str::<Value>(&webhook.events).unwrap_or(Value::Null),
         "cursor_seq": webhook.cursor_seq, "created_by": webhook.created_by, "created_at": webhook.created_at,
     })
 }
 
-fn check(body: &NewWebhook) -> Vec<String> {
+fn check(body: &NewWebhook, allow_private: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if steward_core::domain::Name::parse("webhook", &body.name).is_err() {
         problems.push(format!(
@@ -52,8 +52,24 @@ fn check(body: &NewWebhook) -> Vec<String> {
             problems.push("url: must not carry credentials".into())
         }
         Ok(url) if url.host_str().is_none() => problems.push("url: has no host".into()),
+        Ok(url)
+            if !allow_private
+                && (url.host_str() == Some("localhost")
+                    || url
+                        .host_str()
+                        .and_then(|host| host.trim_matches(['[', ']']).parse().ok())
+                        .is_some_and(crate::webhooks::is_private)) =>
+        {
+            problems.push(format!(
+                "url `{}`: a private address; set webhook_private_addresses to allow it",
+                crate::webhooks::shown_url(&body.url)
+            ))
+        }
         Ok(_) => {}
-        Err(err) => problems.push(format!("url `{}`: {err}", body.url)),
+        Err(err) => problems.push(format!(
+            "url `{}`: {err}",
+            crate::webhooks::shown_url(&body.url)
+        )),
     }
     if let Some(events) = &body.events {
         if events.is_empty() || events.len() > WEBHOOK_EVENTS_MAX {
@@ -82,7 +98,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<NewWebhook>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let problems = check(&body);
+    let problems = check(&body, app.config.webhook_private_addresses);
     if !problems.is_empty() {
         return Err(ApiError::Unprocessable {
             message: problems.join("; "),
@@ -122,7 +138,7 @@ pub async fn create(
         super::registry::event(
             &caller,
             format!("webhook:{}", webhook.id),
-            json!({"name": webhook.name, "url": webhook.url, "events": events}),
+            json!({"name": webhook.name, "url": crate::webhooks::shown_url(&webhook.url), "events": events}),
             &decision,
         ),
     )

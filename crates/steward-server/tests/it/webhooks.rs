@@ -41,7 +41,27 @@ async fn receiver(state: Arc<Mutex<Received>>) -> String {
 
 #[tokio::test]
 async fn promotions_reach_a_webhook_as_signed_cloudevents_with_retries_recorded() {
-    let server = TestServer::start().await;
+    // A default server refuses private addresses (SSRF); this one is told to allow them.
+    let strict = TestServer::start().await;
+    let refused = strict
+        .request(
+            Some(&strict.admin_token),
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"name": "local", "url": "http://169.254.169.254/latest?token=x"})),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("a private address") && !message.contains("token=x"),
+        "{message}"
+    );
+    let server = TestServer::start_with(steward_server::config::RawConfig {
+        webhook_private_addresses: Some(true),
+        ..Default::default()
+    })
+    .await;
     let received = Arc::new(Mutex::new(Received {
         fail_first: 2,
         ..Received::default()
@@ -108,8 +128,7 @@ async fn promotions_reach_a_webhook_as_signed_cloudevents_with_retries_recorded(
     let promoted = server.promote(&mlops, &digest, "staging").await;
     assert_eq!(promoted.body["state"], "applied", "{}", promoted.body);
 
-    let http = steward_server::webhooks::http_client();
-    let delivered = steward_server::webhooks::deliver(&server.app, &http)
+    let delivered = steward_server::webhooks::deliver(&server.app)
         .await
         .unwrap();
     assert_eq!(delivered, 2, "the request and its application");
@@ -159,20 +178,20 @@ async fn promotions_reach_a_webhook_as_signed_cloudevents_with_retries_recorded(
     assert_eq!(items[1]["outcome"], "delivered");
     // Nothing new: nothing sent again.
     assert_eq!(
-        steward_server::webhooks::deliver(&server.app, &http)
+        steward_server::webhooks::deliver(&server.app)
             .await
             .unwrap(),
         0
     );
     assert_eq!(received.lock().unwrap().requests.len(), 4);
 
-    // A receiver that never succeeds: every attempt made, the failure recorded, and the
-    // cursor moves on (the outcome is in the audit trail, not lost).
+    // A receiver that fails: every attempt made, the failure recorded, and the cursor stays
+    // before the event, which is sent again once the receiver is back (nothing skipped).
     received.lock().unwrap().fail_first = 100;
     let withdrawn_target = server.promote(&mlops, &digest, "development").await;
     assert_eq!(withdrawn_target.body["state"], "applied");
     assert_eq!(
-        steward_server::webhooks::deliver(&server.app, &http)
+        steward_server::webhooks::deliver(&server.app)
             .await
             .unwrap(),
         0
@@ -188,6 +207,23 @@ async fn promotions_reach_a_webhook_as_signed_cloudevents_with_retries_recorded(
     assert_eq!(newest["outcome"], "failed", "{deliveries}");
     assert_eq!(newest["attempts"], 5);
     assert_eq!(newest["response_status"], 500);
+    received.lock().unwrap().fail_first = 0;
+    assert_eq!(
+        steward_server::webhooks::deliver(&server.app)
+            .await
+            .unwrap(),
+        2,
+        "the failed event again, then the one after it"
+    );
+    let deliveries = server
+        .admin(
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(deliveries["items"][1]["outcome"], "delivered");
+    assert_eq!(deliveries["items"][1]["seq"], newest["seq"]);
     let export = server
         .request(
             Some(&server.admin_token),
