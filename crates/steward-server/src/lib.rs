@@ -15,6 +15,7 @@ pub mod keys;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod serving;
 pub mod state;
 pub mod webhooks;
 
@@ -71,6 +72,16 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(app, listener, shutdown, Router::new()).await
+}
+
+/// `serve`, with more routes beside the API (the data plane's), outside its middleware.
+pub async fn serve_with(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    extra: Router,
+) -> std::io::Result<()> {
     match routes::blobs::remove_sealed_plaintexts(&app).await {
         Ok(0) => {}
         Ok(removed) => tracing::info!(removed, "Removed plaintext copies of sealed blobs."),
@@ -122,7 +133,7 @@ pub async fn serve(
             }
         });
     }
-    axum::serve(listener, router(app))
+    axum::serve(listener, router(app).merge(extra))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -3,12 +3,12 @@
 //! Rules live in `steward_core` and the policy; handlers only wire them.
 
 pub(crate) mod audit;
-pub(crate) mod blobs;
+pub mod blobs;
 pub(crate) mod calendar;
 pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod promotions;
-pub(crate) mod registry;
+pub mod registry;
 pub(crate) mod webhooks;
 
 use axum::body::Bytes;

@@ -796,4 +796,16 @@ impl Store {
         )
         .await
     }
+
+    /// Where every alias points now: the latest move of each (business unit, model,
+    /// environment), cleared ones included (digest `None`).
+    pub async fn current_aliases(&self) -> Result<Vec<AliasMove>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ALIAS_COLUMNS} FROM alias_moves a WHERE id = (SELECT MAX(id) FROM alias_moves b WHERE b.business_unit = a.business_unit AND b.model = a.model AND b.environment = a.environment) ORDER BY business_unit, model, environment"
+            )))
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
 }

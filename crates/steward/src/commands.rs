@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -993,7 +994,14 @@ async fn serve(data_dir: &Path, overrides: RawConfig) -> anyhow::Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    steward_server::serve(app, listener, shutdown).await?;
+    // The data plane: OIP at /v2 (production) and /env/{environment}/v2, from the aliases.
+    let gateway = Arc::new(steward_gateway::Gateway::new(
+        steward_gateway::Limits::default(),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    tokio::spawn(crate::serving::watch(app.clone(), gateway.clone()));
+    let data_plane = steward_gateway::oip::router(gateway);
+    steward_server::serve_with(app, listener, shutdown, data_plane).await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod package;
 mod progress;
 mod promote;
 mod register;
+mod serving;
 mod signer;
 
 use std::path::PathBuf;

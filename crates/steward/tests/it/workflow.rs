@@ -736,3 +736,109 @@ async fn a_package_pushes_as_a_version_named_by_its_manifest_digest_and_pulls_ba
     assert_eq!(code, 1);
     assert!(stderr.contains("hashes to"), "{stderr}");
 }
+
+/// A promoted version is served over the Open Inference Protocol by `steward serve`: the
+/// table follows the alias, and predictions are onnxruntime's (the gateway's goldens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let token = init(&data_dir, None);
+    let (_server, url) = start(&data_dir);
+    let admin = Session {
+        url: url.clone(),
+        token,
+    };
+    admin.ok(&["units", "create", "retail"]);
+    let mut sessions = Vec::new();
+    for (name, role) in [("alice", "data_scientist"), ("dave", "mlops_engineer")] {
+        admin.ok(&["users", "create", name]);
+        admin.ok(&["users", "grant", name, role, "--scope", "retail"]);
+        let token = admin.json(&["tokens", "create", name, "--name", "laptop"]);
+        sessions.push(admin.as_user(token["token"].as_str().unwrap()));
+    }
+    let (alice, dave) = (&sessions[0], &sessions[1]);
+    alice.ok(&[
+        "models",
+        "create",
+        "retail/credit",
+        "--category",
+        "tabular_classification",
+        "--risk-class",
+        "minimal",
+        "--tier",
+        "3",
+    ]);
+    let gateway_data = concat!(env!("CARGO_MANIFEST_DIR"), "/../steward-gateway/test_data");
+    let model = dir.path().join("credit");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::copy(
+        format!("{gateway_data}/logreg.onnx"),
+        model.join("model.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        model.join("steward.yaml"),
+        "version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score credit applications.\nmodel_card: {description: Logistic regression., markdown: '# Credit'}\n",
+    )
+    .unwrap();
+    let registered = alice.json(&[
+        "versions",
+        "register",
+        "retail/credit",
+        "--dir",
+        model.to_str().unwrap(),
+    ]);
+    let digest = registered["digest"].as_str().unwrap().to_owned();
+    let promoted = dave.json(&["promote", &digest, "--to", "staging", "--reason", "first"]);
+    assert_eq!(promoted["state"], "applied", "{promoted}");
+
+    let http = reqwest::Client::new();
+    let base = format!("{url}/env/staging/v2/models/retail:credit");
+    let mut ready = false;
+    for _ in 0..40 {
+        let response = http.get(format!("{base}/ready")).send().await.unwrap();
+        if response.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(ready, "the promoted version was not served within 10 s");
+    let metadata: Value = http.get(&base).send().await.unwrap().json().await.unwrap();
+    assert_eq!(metadata["versions"], serde_json::json!(["1.0.0"]));
+    assert_eq!(metadata["inputs"][0]["name"], "features");
+
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{gateway_data}/golden.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = golden["models"]["logreg"]["cases"].as_array().unwrap();
+    let rows: Vec<Value> = cases.iter().map(|case| case["features"].clone()).collect();
+    let request = serde_json::json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [rows.len(), 6], "data": rows}]});
+    let answer: Value = http
+        .post(format!("{base}/versions/1.0.0/infer"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = answer["outputs"][0]["data"].as_array().unwrap();
+    for (index, case) in cases.iter().enumerate() {
+        for column in 0..2 {
+            let want = case["probabilities"][column].as_f64().unwrap();
+            let got = data[index * 2 + column].as_f64().unwrap();
+            assert!((got - want).abs() <= 1e-5, "case {index}: {got} vs {want}");
+        }
+    }
+    // Production serves nothing yet; the API's own routes are unaffected.
+    let production = http
+        .get(format!("{url}/v2/models/retail:credit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(production.status(), 404);
+    assert_eq!(production.headers()["content-type"], "application/json");
+}

@@ -1,0 +1,12 @@
+//! Steward's data plane (issue 5): the Open Inference Protocol v2 over governed versions,
+//! ONNX run in-process with tract.
+//!
+//! The crate knows nothing of the registry: the caller hands it verified, decrypted model
+//! bytes and swaps routing tables; `steward serve` derives those tables from the aliases.
+
+pub mod oip;
+pub mod runtime;
+pub mod tensor;
+
+pub use oip::{Deployment, Gateway, Limits, Table};
+pub use runtime::OnnxModel;

@@ -1,0 +1,443 @@
+//! The Open Inference Protocol v2 over HTTP: health, server and model metadata, model
+//! readiness and inference, unversioned and versioned, for each environment (production at
+//! `/v2`, others at `/env/{environment}/v2`).
+//!
+//! Invariants:
+//! - The hot path never touches the database: requests read the routing table, an
+//!   immutable snapshot swapped whole (`Gateway::swap`) when what the aliases point to
+//!   changes.
+//! - Errors are `{"error": "…"}` with `Content-Type: application/json` exactly: 400 bad
+//!   input, 404 unknown model or version, 503 not ready or busy, 500 otherwise.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::runtime::OnnxModel;
+use crate::tensor::{self, Datatype};
+
+/// The protocol extensions this server implements (server metadata).
+pub const EXTENSIONS: &[&str] = &[];
+
+/// Named limits of the data plane.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bound on an inference request body.
+    pub request_body_bytes: usize,
+    /// Bound on the elements of one tensor.
+    pub tensor_elements: u64,
+    /// Inferences running at once per deployment; more wait for a slot up to the timeout.
+    pub concurrent_inferences: usize,
+    /// Bound on one inference, waiting included (then 503).
+    pub inference_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            request_body_bytes: 16 * 1024 * 1024,
+            tensor_elements: 16 * 1024 * 1024,
+            concurrent_inferences: 64,
+            inference_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What an environment serves under one model name.
+pub struct Deployment {
+    /// The OIP model name: `unit:model`.
+    pub name: String,
+    /// The version label (`1.2.0`), the OIP model version.
+    pub version: String,
+    /// The governed version id.
+    pub digest: String,
+    pub model: Arc<OnnxModel>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Deployment {
+    pub fn new(
+        name: String,
+        version: String,
+        digest: String,
+        model: Arc<OnnxModel>,
+        limits: &Limits,
+    ) -> Deployment {
+        Deployment {
+            name,
+            version,
+            digest,
+            model,
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_inferences)),
+        }
+    }
+}
+
+/// The routing table: environment → model name → deployment.
+#[derive(Default)]
+pub struct Table {
+    pub environments: BTreeMap<String, BTreeMap<String, Arc<Deployment>>>,
+}
+
+/// The data plane's shared state.
+pub struct Gateway {
+    table: RwLock<Arc<Table>>,
+    pub limits: Limits,
+    pub server_version: String,
+}
+
+impl Gateway {
+    pub fn new(limits: Limits, server_version: &str) -> Gateway {
+        Gateway {
+            table: RwLock::new(Arc::new(Table::default())),
+            limits,
+            server_version: server_version.to_owned(),
+        }
+    }
+
+    /// The current table (a snapshot: later swaps do not change it).
+    pub fn table(&self) -> Arc<Table> {
+        match self.table.read() {
+            Ok(table) => table.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the whole table at once.
+    pub fn swap(&self, table: Table) {
+        let table = Arc::new(table);
+        match self.table.write() {
+            Ok(mut current) => *current = table,
+            Err(poisoned) => *poisoned.into_inner() = table,
+        }
+    }
+}
+
+/// An OIP error answer.
+pub struct OipError {
+    status: StatusCode,
+    message: String,
+}
+
+impl OipError {
+    fn new(status: StatusCode, message: impl Into<String>) -> OipError {
+        OipError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for OipError {
+    fn into_response(self) -> Response {
+        json_response(self.status, json!({"error": self.message}))
+    }
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+const PRODUCTION: &str = "production";
+
+/// The OIP routes for every environment.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let body_limit = gateway.limits.request_body_bytes;
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route(
+            "/v2/models/{name}",
+            get(|s, Path(name): Path<String>| model_metadata(s, PRODUCTION.into(), name, None)),
+        )
+        .route(
+            "/v2/models/{name}/ready",
+            get(|s, Path(name): Path<String>| model_ready(s, PRODUCTION.into(), name, None)),
+        )
+        .route(
+            "/v2/models/{name}/infer",
+            post(|s, Path(name): Path<String>, body: Bytes| {
+                infer(s, PRODUCTION.into(), name, None, body)
+            }),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(|s, Path((name, version)): Path<(String, String)>| {
+                model_metadata(s, PRODUCTION.into(), name, Some(version))
+            }),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(|s, Path((name, version)): Path<(String, String)>| {
+                model_ready(s, PRODUCTION.into(), name, Some(version))
+            }),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(
+                |s, Path((name, version)): Path<(String, String)>, body: Bytes| {
+                    infer(s, PRODUCTION.into(), name, Some(version), body)
+                },
+            ),
+        )
+        .route("/env/{env}/v2", get(server_metadata))
+        .route("/env/{env}/v2/health/live", get(live))
+        .route("/env/{env}/v2/health/ready", get(ready))
+        .route(
+            "/env/{env}/v2/models/{name}",
+            get(|s, Path((env, name)): Path<(String, String)>| model_metadata(s, env, name, None)),
+        )
+        .route(
+            "/env/{env}/v2/models/{name}/ready",
+            get(|s, Path((env, name)): Path<(String, String)>| model_ready(s, env, name, None)),
+        )
+        .route(
+            "/env/{env}/v2/models/{name}/infer",
+            post(
+                |s, Path((env, name)): Path<(String, String)>, body: Bytes| {
+                    infer(s, env, name, None, body)
+                },
+            ),
+        )
+        .route(
+            "/env/{env}/v2/models/{name}/versions/{version}",
+            get(
+                |s, Path((env, name, version)): Path<(String, String, String)>| {
+                    model_metadata(s, env, name, Some(version))
+                },
+            ),
+        )
+        .route(
+            "/env/{env}/v2/models/{name}/versions/{version}/ready",
+            get(
+                |s, Path((env, name, version)): Path<(String, String, String)>| {
+                    model_ready(s, env, name, Some(version))
+                },
+            ),
+        )
+        .route(
+            "/env/{env}/v2/models/{name}/versions/{version}/infer",
+            post(
+                |s, Path((env, name, version)): Path<(String, String, String)>, body: Bytes| {
+                    infer(s, env, name, Some(version), body)
+                },
+            ),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(gateway)
+}
+
+async fn server_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"name": "steward", "version": gateway.server_version, "extensions": EXTENSIONS}),
+    )
+}
+
+async fn live() -> Response {
+    json_response(StatusCode::OK, json!({"live": true}))
+}
+
+async fn ready() -> Response {
+    json_response(StatusCode::OK, json!({"ready": true}))
+}
+
+fn lookup(
+    gateway: &Gateway,
+    env: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Arc<Deployment>, OipError> {
+    let table = gateway.table();
+    let deployment = table
+        .environments
+        .get(env)
+        .and_then(|models| models.get(name))
+        .ok_or_else(|| {
+            OipError::new(
+                StatusCode::NOT_FOUND,
+                format!("model `{name}` is not served in `{env}`"),
+            )
+        })?;
+    if let Some(version) = version
+        && version != deployment.version
+    {
+        return Err(OipError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "model `{name}` version `{version}` is not served in `{env}` (it serves {})",
+                deployment.version
+            ),
+        ));
+    }
+    Ok(deployment.clone())
+}
+
+async fn model_metadata(
+    State(gateway): State<Arc<Gateway>>,
+    env: String,
+    name: String,
+    version: Option<String>,
+) -> Result<Response, OipError> {
+    let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    let tensors = |specs: &[crate::runtime::TensorSpec]| -> Vec<Value> {
+        specs
+            .iter()
+            .map(|spec| json!({"name": spec.name, "datatype": spec.datatype.as_str(), "shape": spec.shape}))
+            .collect()
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        json!({
+            "name": deployment.name,
+            "versions": [deployment.version],
+            "platform": "onnx_onnxv1",
+            "inputs": tensors(&deployment.model.inputs),
+            "outputs": tensors(&deployment.model.outputs),
+        }),
+    ))
+}
+
+async fn model_ready(
+    State(gateway): State<Arc<Gateway>>,
+    env: String,
+    name: String,
+    version: Option<String>,
+) -> Result<Response, OipError> {
+    let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"name": deployment.name, "ready": true}),
+    ))
+}
+
+async fn infer(
+    State(gateway): State<Arc<Gateway>>,
+    env: String,
+    name: String,
+    version: Option<String>,
+    body: Bytes,
+) -> Result<Response, OipError> {
+    let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    let request: Value = serde_json::from_slice(&body).map_err(|error| {
+        OipError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request is not JSON: {error}"),
+        )
+    })?;
+    let bad = |message: String| OipError::new(StatusCode::BAD_REQUEST, message);
+    let inputs_json = request["inputs"]
+        .as_array()
+        .ok_or_else(|| bad("`inputs` must be an array".into()))?;
+    let mut inputs = Vec::with_capacity(inputs_json.len());
+    for (index, input) in inputs_json.iter().enumerate() {
+        let input_name = input["name"]
+            .as_str()
+            .ok_or_else(|| bad(format!("inputs[{index}].name must be a string")))?;
+        let datatype = input["datatype"]
+            .as_str()
+            .and_then(Datatype::parse)
+            .ok_or_else(|| bad(format!("input `{input_name}`: `datatype` must be one of BOOL, UINT8-64, INT8-64, FP16, BF16, FP32, FP64, BYTES")))?;
+        let shape: Vec<u64> = input["shape"]
+            .as_array()
+            .and_then(|dims| dims.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
+            .ok_or_else(|| {
+                bad(format!(
+                    "input `{input_name}`: `shape` must be an array of non-negative integers"
+                ))
+            })?;
+        if input.get("data").is_none() {
+            return Err(bad(format!("input `{input_name}` has no `data`")));
+        }
+        inputs.push(
+            tensor::from_json(
+                input_name,
+                datatype,
+                &shape,
+                &input["data"],
+                gateway.limits.tensor_elements,
+            )
+            .map_err(bad)?,
+        );
+    }
+    let requested: Option<Vec<String>> = request["outputs"].as_array().map(|outputs| {
+        outputs
+            .iter()
+            .filter_map(|output| output["name"].as_str().map(str::to_owned))
+            .collect()
+    });
+    if let Some(requested) = &requested
+        && let Some(unknown) = requested.iter().find(|name| {
+            !deployment
+                .model
+                .outputs
+                .iter()
+                .any(|spec| &spec.name == *name)
+        })
+    {
+        return Err(bad(format!("the model has no output `{unknown}`")));
+    }
+    // Bounded: a slot per running inference, then the CPU-bound work off the async workers.
+    let timeout = gateway.limits.inference_timeout;
+    let run = async {
+        let _slot = deployment
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| {
+                OipError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the model is being unloaded",
+                )
+            })?;
+        let model = deployment.model.clone();
+        tokio::task::spawn_blocking(move || model.run(&inputs))
+            .await
+            .map_err(|_| OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed"))?
+            .map_err(bad)
+    };
+    let outputs = tokio::time::timeout(timeout, run).await.map_err(|_| {
+        OipError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the inference took longer than {timeout:?}"),
+        )
+    })??;
+    let outputs: Vec<Value> = outputs
+        .iter()
+        .filter(|output| {
+            requested
+                .as_ref()
+                .is_none_or(|requested| requested.contains(&output.name))
+        })
+        .map(|output| {
+            json!({
+                "name": output.name, "datatype": output.datatype.as_str(),
+                "shape": output.shape, "data": tensor::to_json(&output.elements),
+            })
+        })
+        .collect();
+    let mut response = json!({
+        "model_name": deployment.name,
+        "model_version": deployment.version,
+        "outputs": outputs,
+    });
+    if let Some(id) = request.get("id").and_then(Value::as_str) {
+        response["id"] = json!(id);
+    }
+    Ok(json_response(StatusCode::OK, response))
+}

@@ -1,0 +1,203 @@
+//! The committed fixture models, served through the OIP routes, give onnxruntime's outputs
+//! (`test_data/golden.json`, made by `test_data/generate.py`) within 1e-5; bad requests get
+//! the status and JSON error body the real clients expect.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use steward_gateway::{Deployment, Gateway, Limits, OnnxModel, Table};
+use tower::ServiceExt;
+
+fn golden() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/test_data/golden.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+fn gateway() -> Arc<Gateway> {
+    let limits = Limits::default();
+    let gateway = Arc::new(Gateway::new(limits.clone(), "test"));
+    let mut table = Table::default();
+    for (name, file) in [("retail:logreg", "logreg.onnx"), ("retail:mlp", "mlp.onnx")] {
+        let bytes =
+            std::fs::read(format!("{}/test_data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let model = Arc::new(OnnxModel::load(&bytes).unwrap());
+        table
+            .environments
+            .entry("production".into())
+            .or_default()
+            .insert(
+                name.into(),
+                Arc::new(Deployment::new(
+                    name.into(),
+                    "1.0.0".into(),
+                    "sha256:x".into(),
+                    model,
+                    &limits,
+                )),
+            );
+    }
+    gateway.swap(table);
+    gateway
+}
+
+async fn call(
+    gateway: &Arc<Gateway>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, String, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.map_or(Body::empty(), |body| Body::from(body.to_string())))
+        .unwrap();
+    let response = steward_gateway::oip::router(gateway.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn fixture_models_give_onnxruntimes_outputs() {
+    let golden = golden();
+    let gateway = gateway();
+    for model in ["logreg", "mlp"] {
+        let cases = golden["models"][model]["cases"].as_array().unwrap();
+        // All cases in one batch, nested data.
+        let rows: Vec<Value> = cases.iter().map(|case| case["features"].clone()).collect();
+        let request = json!({"id": "batch-1", "inputs": [{"name": "features", "datatype": "FP32", "shape": [rows.len(), 6], "data": rows}]});
+        let (status, content_type, body) = call(
+            &gateway,
+            "POST",
+            &format!("/v2/models/retail:{model}/infer"),
+            Some(request),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(content_type, "application/json");
+        assert_eq!(body["id"], "batch-1");
+        assert_eq!(body["model_name"], format!("retail:{model}"));
+        assert_eq!(body["model_version"], "1.0.0");
+        let output = &body["outputs"][0];
+        assert_eq!(output["name"], "probabilities");
+        assert_eq!(output["datatype"], "FP32");
+        assert_eq!(output["shape"], json!([cases.len(), 2]));
+        let data: Vec<f64> = output["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        for (index, case) in cases.iter().enumerate() {
+            for column in 0..2 {
+                let want = case["probabilities"][column].as_f64().unwrap();
+                let got = data[index * 2 + column];
+                assert!(
+                    (got - want).abs() <= 1e-5,
+                    "{model} case {index} column {column}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn metadata_health_and_errors_follow_the_protocol() {
+    let gateway = gateway();
+    let (status, _, body) = call(&gateway, "GET", "/v2/health/live", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"live": true})));
+    let (status, _, body) = call(&gateway, "GET", "/v2/health/ready", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"ready": true})));
+    let (_, _, body) = call(&gateway, "GET", "/v2", None).await;
+    assert_eq!(body["name"], "steward");
+    let (status, _, body) = call(&gateway, "GET", "/v2/models/retail:mlp", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["platform"], "onnx_onnxv1");
+    assert_eq!(body["versions"], json!(["1.0.0"]));
+    assert_eq!(
+        body["inputs"],
+        json!([{"name": "features", "datatype": "FP32", "shape": [-1, 6]}])
+    );
+    assert_eq!(body["outputs"][0]["name"], "probabilities");
+    let (status, _, body) = call(
+        &gateway,
+        "GET",
+        "/v2/models/retail:mlp/versions/1.0.0/ready",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"name": "retail:mlp", "ready": true}))
+    );
+
+    for (path, want) in [
+        ("/v2/models/nope", StatusCode::NOT_FOUND),
+        (
+            "/v2/models/retail:mlp/versions/9.9.9",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/env/staging/v2/models/retail:mlp", StatusCode::NOT_FOUND),
+    ] {
+        let (status, content_type, body) = call(&gateway, "GET", path, None).await;
+        assert_eq!(status, want, "{path}");
+        assert_eq!(content_type, "application/json");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let infer = "/v2/models/retail:logreg/infer";
+    for (request, needle) in [
+        (
+            json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [1, 2, 3]}]}),
+            "needs 6 elements, data has 3",
+        ),
+        (
+            json!({"inputs": [{"name": "features", "datatype": "FP64", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}]}),
+            "is FP32 in the model, not FP64",
+        ),
+        (
+            json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 5], "data": [1, 2, 3, 4, 5]}]}),
+            "the model takes [-1, 6]",
+        ),
+        (
+            json!({"inputs": [{"name": "other", "datatype": "FP32", "shape": [1], "data": [1]}]}),
+            "input `features` is missing",
+        ),
+        (
+            json!({"inputs": [{"name": "features", "datatype": "FLOAT", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}]}),
+            "`datatype` must be one of",
+        ),
+        (json!({"inputs": "x"}), "`inputs` must be an array"),
+        (
+            json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}], "outputs": [{"name": "nope"}]}),
+            "no output `nope`",
+        ),
+    ] {
+        let (status, content_type, body) = call(&gateway, "POST", infer, Some(request)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(content_type, "application/json");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(needle), "{message} does not say {needle}");
+    }
+}
