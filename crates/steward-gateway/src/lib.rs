@@ -4,6 +4,7 @@
 //! The crate knows nothing of the registry: the caller hands it verified, decrypted model
 //! bytes and swaps routing tables; `steward serve` derives those tables from the aliases.
 
+pub mod binary;
 pub mod oip;
 pub mod runtime;
 pub mod tensor;

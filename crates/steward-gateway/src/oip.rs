@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -25,7 +25,9 @@ use crate::runtime::OnnxModel;
 use crate::tensor::{self, Datatype};
 
 /// The protocol extensions this server implements (server metadata).
-pub const EXTENSIONS: &[&str] = &[];
+pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
+/// The header that says how long the JSON part of a body with binary tensors is.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
 /// Named limits of the data plane.
 #[derive(Debug, Clone)]
@@ -160,85 +162,118 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(live))
         .route("/v2/health/ready", get(ready))
-        .route(
-            "/v2/models/{name}",
-            get(|s, Path(name): Path<String>| model_metadata(s, PRODUCTION.into(), name, None)),
-        )
-        .route(
-            "/v2/models/{name}/ready",
-            get(|s, Path(name): Path<String>| model_ready(s, PRODUCTION.into(), name, None)),
-        )
-        .route(
-            "/v2/models/{name}/infer",
-            post(|s, Path(name): Path<String>, body: Bytes| {
-                infer(s, PRODUCTION.into(), name, None, body)
-            }),
-        )
+        .route("/v2/models/{name}", get(metadata_production))
+        .route("/v2/models/{name}/ready", get(ready_production))
+        .route("/v2/models/{name}/infer", post(infer_production))
         .route(
             "/v2/models/{name}/versions/{version}",
-            get(|s, Path((name, version)): Path<(String, String)>| {
-                model_metadata(s, PRODUCTION.into(), name, Some(version))
-            }),
+            get(metadata_production_version),
         )
         .route(
             "/v2/models/{name}/versions/{version}/ready",
-            get(|s, Path((name, version)): Path<(String, String)>| {
-                model_ready(s, PRODUCTION.into(), name, Some(version))
-            }),
+            get(ready_production_version),
         )
         .route(
             "/v2/models/{name}/versions/{version}/infer",
-            post(
-                |s, Path((name, version)): Path<(String, String)>, body: Bytes| {
-                    infer(s, PRODUCTION.into(), name, Some(version), body)
-                },
-            ),
+            post(infer_production_version),
         )
         .route("/env/{env}/v2", get(server_metadata))
         .route("/env/{env}/v2/health/live", get(live))
         .route("/env/{env}/v2/health/ready", get(ready))
-        .route(
-            "/env/{env}/v2/models/{name}",
-            get(|s, Path((env, name)): Path<(String, String)>| model_metadata(s, env, name, None)),
-        )
-        .route(
-            "/env/{env}/v2/models/{name}/ready",
-            get(|s, Path((env, name)): Path<(String, String)>| model_ready(s, env, name, None)),
-        )
-        .route(
-            "/env/{env}/v2/models/{name}/infer",
-            post(
-                |s, Path((env, name)): Path<(String, String)>, body: Bytes| {
-                    infer(s, env, name, None, body)
-                },
-            ),
-        )
+        .route("/env/{env}/v2/models/{name}", get(metadata_env))
+        .route("/env/{env}/v2/models/{name}/ready", get(ready_env))
+        .route("/env/{env}/v2/models/{name}/infer", post(infer_env))
         .route(
             "/env/{env}/v2/models/{name}/versions/{version}",
-            get(
-                |s, Path((env, name, version)): Path<(String, String, String)>| {
-                    model_metadata(s, env, name, Some(version))
-                },
-            ),
+            get(metadata_env_version),
         )
         .route(
             "/env/{env}/v2/models/{name}/versions/{version}/ready",
-            get(
-                |s, Path((env, name, version)): Path<(String, String, String)>| {
-                    model_ready(s, env, name, Some(version))
-                },
-            ),
+            get(ready_env_version),
         )
         .route(
             "/env/{env}/v2/models/{name}/versions/{version}/infer",
-            post(
-                |s, Path((env, name, version)): Path<(String, String, String)>, body: Bytes| {
-                    infer(s, env, name, Some(version), body)
-                },
-            ),
+            post(infer_env_version),
         )
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(gateway)
+}
+
+type Shared = State<Arc<Gateway>>;
+
+async fn metadata_production(s: Shared, Path(name): Path<String>) -> Result<Response, OipError> {
+    model_metadata(s, PRODUCTION.into(), name, None).await
+}
+async fn ready_production(s: Shared, Path(name): Path<String>) -> Result<Response, OipError> {
+    model_ready(s, PRODUCTION.into(), name, None).await
+}
+async fn infer_production(
+    s: Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OipError> {
+    infer(s, PRODUCTION.into(), name, None, headers, body).await
+}
+async fn metadata_production_version(
+    s: Shared,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, OipError> {
+    model_metadata(s, PRODUCTION.into(), name, Some(version)).await
+}
+async fn ready_production_version(
+    s: Shared,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, OipError> {
+    model_ready(s, PRODUCTION.into(), name, Some(version)).await
+}
+async fn infer_production_version(
+    s: Shared,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OipError> {
+    infer(s, PRODUCTION.into(), name, Some(version), headers, body).await
+}
+async fn metadata_env(
+    s: Shared,
+    Path((env, name)): Path<(String, String)>,
+) -> Result<Response, OipError> {
+    model_metadata(s, env, name, None).await
+}
+async fn ready_env(
+    s: Shared,
+    Path((env, name)): Path<(String, String)>,
+) -> Result<Response, OipError> {
+    model_ready(s, env, name, None).await
+}
+async fn infer_env(
+    s: Shared,
+    Path((env, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OipError> {
+    infer(s, env, name, None, headers, body).await
+}
+async fn metadata_env_version(
+    s: Shared,
+    Path((env, name, version)): Path<(String, String, String)>,
+) -> Result<Response, OipError> {
+    model_metadata(s, env, name, Some(version)).await
+}
+async fn ready_env_version(
+    s: Shared,
+    Path((env, name, version)): Path<(String, String, String)>,
+) -> Result<Response, OipError> {
+    model_ready(s, env, name, Some(version)).await
+}
+async fn infer_env_version(
+    s: Shared,
+    Path((env, name, version)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OipError> {
+    infer(s, env, name, Some(version), headers, body).await
 }
 
 async fn server_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
@@ -330,16 +365,35 @@ async fn infer(
     env: String,
     name: String,
     version: Option<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OipError> {
     let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
-    let request: Value = serde_json::from_slice(&body).map_err(|error| {
+    let bad = |message: String| OipError::new(StatusCode::BAD_REQUEST, message);
+    // With binary tensors, the JSON header comes first and its length is in a header.
+    let (header_part, mut binary) = match headers.get(HEADER_LENGTH) {
+        Some(value) => {
+            let length: usize = value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .filter(|&length| length <= body.len())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "Inference-Header-Content-Length must be a length within the {}-byte body",
+                        body.len()
+                    ))
+                })?;
+            (&body[..length], &body[length..])
+        }
+        None => (&body[..], &body[body.len()..]),
+    };
+    let request: Value = serde_json::from_slice(header_part).map_err(|error| {
         OipError::new(
             StatusCode::BAD_REQUEST,
             format!("the request is not JSON: {error}"),
         )
     })?;
-    let bad = |message: String| OipError::new(StatusCode::BAD_REQUEST, message);
     let inputs_json = request["inputs"]
         .as_array()
         .ok_or_else(|| bad("`inputs` must be an array".into()))?;
@@ -360,6 +414,31 @@ async fn infer(
                     "input `{input_name}`: `shape` must be an array of non-negative integers"
                 ))
             })?;
+        if let Some(size) = input["parameters"].get("binary_data_size") {
+            let size = size
+                .as_u64()
+                .and_then(|size| usize::try_from(size).ok())
+                .filter(|&size| size <= binary.len())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "input `{input_name}`: binary_data_size is more than the {} binary bytes left",
+                        binary.len()
+                    ))
+                })?;
+            let (bytes, rest) = binary.split_at(size);
+            binary = rest;
+            inputs.push(
+                crate::binary::decode(
+                    input_name,
+                    datatype,
+                    &shape,
+                    bytes,
+                    gateway.limits.tensor_elements,
+                )
+                .map_err(bad)?,
+            );
+            continue;
+        }
         if input.get("data").is_none() {
             return Err(bad(format!("input `{input_name}` has no `data`")));
         }
@@ -374,6 +453,22 @@ async fn infer(
             .map_err(bad)?,
         );
     }
+    if !binary.is_empty() {
+        return Err(bad(format!(
+            "{} bytes of binary data follow the inputs that no input claims",
+            binary.len()
+        )));
+    }
+    // Binary outputs: all of them when the request asks (`binary_data_output`), or those
+    // requested with `binary_data`.
+    let all_binary = request["parameters"]["binary_data_output"].as_bool() == Some(true);
+    let binary_output = |name: &str| -> bool {
+        request["outputs"]
+            .as_array()
+            .and_then(|outputs| outputs.iter().find(|output| output["name"] == name))
+            .and_then(|output| output["parameters"]["binary_data"].as_bool())
+            .unwrap_or(all_binary)
+    };
     let requested: Option<Vec<String>> = request["outputs"].as_array().map(|outputs| {
         outputs
             .iter()
@@ -417,6 +512,7 @@ async fn infer(
             format!("the inference took longer than {timeout:?}"),
         )
     })??;
+    let mut blobs: Vec<u8> = Vec::new();
     let outputs: Vec<Value> = outputs
         .iter()
         .filter(|output| {
@@ -425,10 +521,17 @@ async fn infer(
                 .is_none_or(|requested| requested.contains(&output.name))
         })
         .map(|output| {
-            json!({
-                "name": output.name, "datatype": output.datatype.as_str(),
-                "shape": output.shape, "data": tensor::to_json(&output.elements),
-            })
+            let mut json = json!({
+                "name": output.name, "datatype": output.datatype.as_str(), "shape": output.shape,
+            });
+            if binary_output(&output.name) {
+                let bytes = crate::binary::encode(output);
+                json["parameters"] = json!({"binary_data_size": bytes.len()});
+                blobs.extend(bytes);
+            } else {
+                json["data"] = tensor::to_json(&output.elements);
+            }
+            json
         })
         .collect();
     let mut response = json!({
@@ -439,5 +542,23 @@ async fn infer(
     if let Some(id) = request.get("id").and_then(Value::as_str) {
         response["id"] = json!(id);
     }
-    Ok(json_response(StatusCode::OK, response))
+    if blobs.is_empty()
+        && !outputs
+            .iter()
+            .any(|output| output["parameters"]["binary_data_size"].is_u64())
+    {
+        return Ok(json_response(StatusCode::OK, response));
+    }
+    let header = response.to_string();
+    let length = header.len();
+    let mut body = header.into_bytes();
+    body.extend(blobs);
+    let mut answer = (StatusCode::OK, body).into_response();
+    let headers = answer.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(HEADER_LENGTH, HeaderValue::from(length));
+    Ok(answer)
 }

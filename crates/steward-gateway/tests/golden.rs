@@ -201,3 +201,80 @@ async fn metadata_health_and_errors_follow_the_protocol() {
         assert!(message.contains(needle), "{message} does not say {needle}");
     }
 }
+
+#[tokio::test]
+async fn binary_tensors_in_and_out_as_tritonclient_sends_them() {
+    let golden = golden();
+    let gateway = gateway();
+    let cases = golden["models"]["mlp"]["cases"].as_array().unwrap();
+    let mut blob = Vec::new();
+    for case in cases {
+        for value in case["features"].as_array().unwrap() {
+            blob.extend((value.as_f64().unwrap() as f32).to_le_bytes());
+        }
+    }
+    let header = json!({
+        "inputs": [{"name": "features", "datatype": "FP32", "shape": [cases.len(), 6], "parameters": {"binary_data_size": blob.len()}}],
+        "parameters": {"binary_data_output": true},
+    })
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend(&blob);
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v2/models/retail:mlp/infer")
+        .header("content-type", "application/octet-stream")
+        .header("inference-header-content-length", header.len())
+        .body(Body::from(body))
+        .unwrap();
+    let response = steward_gateway::oip::router(gateway.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let length: usize = response.headers()["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json: Value = serde_json::from_slice(&bytes[..length]).unwrap();
+    let output = &json["outputs"][0];
+    assert!(output.get("data").is_none(), "{json}");
+    assert_eq!(
+        output["parameters"]["binary_data_size"],
+        cases.len() * 2 * 4
+    );
+    let values: Vec<f32> = bytes[length..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    for (index, case) in cases.iter().enumerate() {
+        for column in 0..2 {
+            let want = case["probabilities"][column].as_f64().unwrap();
+            assert!(
+                (f64::from(values[index * 2 + column]) - want).abs() <= 1e-5,
+                "case {index}"
+            );
+        }
+    }
+    // A size that claims more than was sent, and bytes nobody claims, are refused.
+    for (size, extra) in [(blob.len() + 4, 0), (blob.len(), 4)] {
+        let header = json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [cases.len(), 6], "parameters": {"binary_data_size": size}}]}).to_string();
+        let mut body = header.clone().into_bytes();
+        body.extend(&blob);
+        body.extend(vec![0u8; extra]);
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v2/models/retail:mlp/infer")
+            .header("inference-header-content-length", header.len())
+            .body(Body::from(body))
+            .unwrap();
+        let response = steward_gateway::oip::router(gateway.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["content-type"], "application/json");
+    }
+}

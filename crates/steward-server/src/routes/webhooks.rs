@@ -98,13 +98,6 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<NewWebhook>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let problems = check(&body, app.config.webhook_private_addresses);
-    if !problems.is_empty() {
-        return Err(ApiError::Unprocessable {
-            message: problems.join("; "),
-            details: json!({"problems": problems}),
-        });
-    }
     let decision = authorize(
         &app,
         &caller,
@@ -113,6 +106,13 @@ pub async fn create(
         Facts::default(),
     )
     .await?;
+    let problems = check(&body, app.config.webhook_private_addresses);
+    if !problems.is_empty() {
+        return Err(ApiError::Unprocessable {
+            message: problems.join("; "),
+            details: json!({"problems": problems}),
+        });
+    }
     let secret = crate::webhooks::new_secret().map_err(ApiError::internal)?;
     let events = body.events.clone().unwrap_or_else(|| {
         DEFAULT_EVENTS

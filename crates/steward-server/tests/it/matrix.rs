@@ -337,7 +337,7 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
         }
         ("POST", "/api/v1/advisories") => json!({"records": []}),
         ("POST", "/api/v1/webhooks") => {
-            json!({"name": format!("hook-{role}"), "url": "http://127.0.0.1:9/events"})
+            json!({"name": format!("hook-{role}"), "url": "http://hooks.example.com/events"})
         }
         ("POST", "/api/v1/audit/hash") => json!({"value": "secret"}),
         _ => return None,
