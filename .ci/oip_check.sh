@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Serves the gateway's fixture model through the whole governed path (register, promote
+# to staging, the table follows the alias) and runs tritonclient[http] against it.
+# usage: oip_check.sh STEWARD_BIN PYTHON
+set -euo pipefail
+bin=$1 python=$2
+work=$(mktemp -d)
+"$bin" init --data-dir "$work/data" >/dev/null
+"$bin" serve --data-dir "$work/data" --listen 127.0.0.1:18556 2>"$work/serve.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18556/healthz >/dev/null && break; sleep 0.2; done
+export STEWARD_URL=http://127.0.0.1:18556 STEWARD_TOKEN
+STEWARD_TOKEN=$(cat "$work/data/admin.token")
+token() { "$bin" tokens create "$1" -o json | "$python" -c 'import json, sys; print(json.load(sys.stdin)["token"])'; }
+"$bin" units create retail >/dev/null
+"$bin" users create alice >/dev/null && "$bin" users grant alice data_scientist --scope retail >/dev/null
+"$bin" users create dave >/dev/null && "$bin" users grant dave mlops_engineer --scope retail >/dev/null
+alice=$(token alice) dave=$(token dave)
+STEWARD_TOKEN=$alice "$bin" models create retail/credit --category tabular_classification --risk-class minimal --tier 3 >/dev/null
+mkdir -p "$work/model"
+cp crates/steward-gateway/test_data/mlp.onnx "$work/model/model.onnx"
+printf 'version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score credit applications.\nmodel_card: {description: A small MLP., markdown: "# Credit"}\n' > "$work/model/steward.yaml"
+digest=$(STEWARD_TOKEN=$alice "$bin" versions register retail/credit --dir "$work/model" -o json | "$python" -c 'import json, sys; print(json.load(sys.stdin)["digest"])')
+STEWARD_TOKEN=$dave "$bin" promote "$digest" --to staging --reason "OIP interop" -o json | grep -q '"state": "applied"'
+for _ in $(seq 1 40); do curl -sf http://127.0.0.1:18556/env/staging/v2/models/retail:credit/ready >/dev/null && break; sleep 0.25; done
+"$python" .ci/oip_clients.py 127.0.0.1:18556 /env/staging retail:credit crates/steward-gateway/test_data/golden.json mlp
