@@ -124,6 +124,8 @@ pub enum Action {
     WebhookRead,
     #[serde(rename = "webhook.manage")]
     WebhookManage,
+    #[serde(rename = "alias.rollback")]
+    AliasRollback,
 }
 
 impl Action {
@@ -173,6 +175,7 @@ impl Action {
         Action::PromotionReview,
         Action::WebhookRead,
         Action::WebhookManage,
+        Action::AliasRollback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -223,6 +226,7 @@ impl Action {
             Action::PromotionReview => "promotion.review",
             Action::WebhookRead => "webhook.read",
             Action::WebhookManage => "webhook.manage",
+            Action::AliasRollback => "alias.rollback",
         }
     }
 }

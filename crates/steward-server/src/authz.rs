@@ -94,6 +94,7 @@ routes! {
     POST "/api/v1/models/{unit}/{model}/packages" body(registry::NewPackage) => Some(Action::VersionRegister), "Register a version from a pushed OCI package (id = manifest digest)";
     GET "/api/v1/models/{unit}/{model}/aliases" query(registry::AsOf) => Some(Action::AliasRead), "Current aliases, or as of a time";
     GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" query(registry::AsOf) => Some(Action::AliasRead), "Every move of an alias";
+    POST "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback" body(registry::Rollback) => Some(Action::AliasRollback), "Roll an alias back to where it pointed before its last move (at once, audited)";
     GET "/api/v1/models/{unit}/{model}/audit" query(registry::Limit) => Some(Action::ModelRead), "Audit entries about a model";
     GET "/api/v1/models/{unit}/{model}/promotions" query(promotions::ListQuery) => Some(Action::ModelRead), "A model's promotion requests, newest first";
     POST "/api/v1/promotions" body(promotions::NewPromotion) => Some(Action::PromotionRequest), "Request a promotion of a version to an environment (the only way an alias moves); applied at once when every gate passes";

@@ -107,6 +107,10 @@ pub fn api_routes() -> Router<App> {
             get(registry::alias_history),
         )
         .route(
+            "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback",
+            post(registry::rollback_alias),
+        )
+        .route(
             "/api/v1/models/{unit}/{model}/audit",
             get(registry::model_audit),
         )

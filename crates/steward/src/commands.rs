@@ -920,6 +920,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Versions(command) => return versions(&client, output, command).await,
         Command::Aliases(command) => aliases(&client, output, command).await?,
         Command::Promote(args) => return crate::promote::promote(&client, output, args).await,
+        Command::Rollback {
+            model,
+            environment,
+            reason,
+        } => {
+            let (unit, name) = split_model(&model)?;
+            let value = client
+                .post(
+                    &format!(
+                        "/api/v1/models/{unit}/{name}/aliases/{}/rollback",
+                        encode(&environment)
+                    ),
+                    &json!({"reason": reason}),
+                )
+                .await?;
+            match output {
+                Output::Json => print(output, &value, &[]),
+                Output::Table => println!(
+                    "{environment} rolled back to {} ({}), audit entry {}",
+                    value["version"].as_str().unwrap_or("?"),
+                    value["digest"].as_str().unwrap_or("?"),
+                    value["audit"]["seq"]
+                ),
+            }
+        }
         Command::Promotion(command) => {
             return crate::promote::promotion(&client, output, command).await;
         }

@@ -130,6 +130,16 @@ pub enum Command {
     Aliases(commands::AliasCommand),
     /// Request a promotion of a version to an environment (the only way an alias moves).
     Promote(promote::PromoteArgs),
+    /// Roll an environment's alias back to where it pointed before its last move (at once,
+    /// audited; what is served follows within a second).
+    Rollback {
+        /// UNIT/MODEL.
+        model: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Promotion requests: list, show, approve, reject, withdraw, apply, review.
     #[command(subcommand)]
     Promotion(promote::PromotionCommand),

@@ -1464,3 +1464,119 @@ pub(super) fn finding_text(finding: &steward_package::advisories::Finding) -> St
             .unwrap_or_else(|| ", no fixed version yet".to_owned())
     )
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    #[schema(min_length = 1)]
+    pub reason: String,
+}
+
+/// Manual rollback (V5): the alias goes back to where it pointed before its last move, in
+/// one audited step without gates (that version was deployed there already), after the
+/// version is re-verified (P8). The data plane follows with its next table swap.
+pub async fn rollback_alias(
+    State(app): State<App>,
+    caller: Caller,
+    ApiPath((unit, name, environment)): ApiPath<(String, String, String)>,
+    JsonBody(body): JsonBody<Rollback>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(bad("reason must not be empty"));
+    }
+    let model = load_model(&app, &unit, &name).await?;
+    let env = app
+        .store
+        .environment(&environment)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}`")))?;
+    let decision = authorize(
+        &app,
+        &caller,
+        Resource::Model(facts_of(&model)),
+        RoleScope::Unit(unit.clone()),
+        Facts {
+            production: Some(env.production),
+            ..Facts::default()
+        },
+    )
+    .await?;
+    let current = app
+        .store
+        .alias(&unit, &name, &environment, None)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "`{unit}/{name}` has never been deployed to `{environment}`"
+            ))
+        })?;
+    let Some(target) = current.previous_digest.clone() else {
+        return Err(ApiError::Conflict(format!(
+            "`{environment}` had nothing before its last move, so there is nothing to roll back to"
+        )));
+    };
+    let (version, _) = load_version(&app, &target).await?;
+    if version.deprecated_at.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "the previous version `{target}` is deprecated and is never deployed again; promote another"
+        )));
+    }
+    let verification = verify_contents(&app, &version).await?;
+    if !verification.failures.is_empty() {
+        let draft = EventDraft {
+            actor: caller.name.clone(),
+            action: "alias.set.refused".to_owned(),
+            subject: format!("model:{unit}/{name}"),
+            payload: json!({
+                "environment": environment, "digest": target, "reason": "integrity",
+                "checked": verification.checked, "failures": verification.failures,
+            }),
+            decision: caller.decision_json(&decision),
+        };
+        super::append_event(&app, draft).await?;
+        return Err(ApiError::Conflict(format!(
+            "version `{target}` failed verification, so it is not deployed: {}",
+            verification.failure_text()
+        )));
+    }
+    let mut tx = app.store.begin().await?;
+    let now_target = tx.current_alias(&unit, &name, &environment).await?;
+    if now_target != current.digest || !tx.version_is_live(&target).await? {
+        tx.rollback().await?;
+        return Err(ApiError::Conflict(format!(
+            "`{environment}` moved while the rollback was prepared; look again"
+        )));
+    }
+    tx.move_alias(&AliasMove {
+        id: 0,
+        business_unit: unit.clone(),
+        model: name.clone(),
+        environment: environment.clone(),
+        digest: Some(target.clone()),
+        previous_digest: current.digest.clone(),
+        moved_by: caller.name.clone(),
+        moved_at: app.now(),
+        reason: body.reason.clone(),
+        approval: Some("rollback".into()),
+        audit_seq: 0,
+    })
+    .await?;
+    let entry = commit(
+        &app,
+        tx,
+        event(
+            &caller,
+            format!("model:{unit}/{name}"),
+            json!({
+                "environment": environment, "digest": target, "version": version.version_label,
+                "previous_digest": current.digest, "reason": body.reason,
+            }),
+            &decision,
+        ),
+    )
+    .await?;
+    Ok(ok(json!({
+        "environment": environment, "digest": target, "version": version.version_label,
+        "previous_digest": current.digest, "audit": receipt(&entry),
+    })))
+}

@@ -76,6 +76,11 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         &["ds", "mlops", "admin"],
     ),
     ("GET", "/api/v1/models/{unit}/{model}/aliases", READERS),
+    (
+        "POST",
+        "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback",
+        &["mlops", "admin"],
+    ),
     ("GET", "/api/v1/models/{unit}/{model}/promotions", READERS),
     ("POST", "/api/v1/promotions", &["mlops", "admin"]),
     ("GET", "/api/v1/promotions/{id}", READERS),
@@ -321,6 +326,9 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
             json!({"reason": role})
         }
         ("POST", "/api/v1/promotions/{id}/review") => json!({"comment": role}),
+        ("POST", "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback") => {
+            json!({"reason": role})
+        }
         ("POST", "/api/v1/versions/{digest}/drift") => {
             json!({"report": {"items": [{"column": "income", "psi": 0.01, "ks_pvalue": 0.5}]}})
         }

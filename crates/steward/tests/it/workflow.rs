@@ -833,6 +833,60 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
             assert!((got - want).abs() <= 1e-5, "case {index}: {got} vs {want}");
         }
     }
+    // A second version, then a manual rollback: what staging serves follows each move.
+    let wait_for = |label: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            for _ in 0..40 {
+                let metadata: Value = http.get(&base).send().await.unwrap().json().await.unwrap();
+                if metadata["versions"] == serde_json::json!([label]) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            panic!("staging did not serve {label} within 10 s");
+        }
+    };
+    std::fs::copy(format!("{gateway_data}/mlp.onnx"), model.join("model.onnx")).unwrap();
+    let yaml = std::fs::read_to_string(model.join("steward.yaml")).unwrap();
+    std::fs::write(model.join("steward.yaml"), yaml.replace("1.0.0", "1.1.0")).unwrap();
+    let second = alice.json(&[
+        "versions",
+        "register",
+        "retail/credit",
+        "--dir",
+        model.to_str().unwrap(),
+    ]);
+    let promoted = dave.json(&[
+        "promote",
+        second["digest"].as_str().unwrap(),
+        "--to",
+        "staging",
+        "--reason",
+        "mlp",
+    ]);
+    assert_eq!(promoted["state"], "applied", "{promoted}");
+    wait_for("1.1.0").await;
+    let (code, _, stderr) = alice.run(&[
+        "rollback",
+        "retail/credit",
+        "--env",
+        "staging",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(code, 1, "data scientists do not roll back: {stderr}");
+    let rolled = dave.json(&[
+        "rollback",
+        "retail/credit",
+        "--env",
+        "staging",
+        "--reason",
+        "approval rate dropped",
+    ]);
+    assert_eq!(rolled["version"], "1.0.0", "{rolled}");
+    wait_for("1.0.0").await;
+
     // Production serves nothing yet; the API's own routes are unaffected.
     let production = http
         .get(format!("{url}/v2/models/retail:credit"))
