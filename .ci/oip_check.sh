@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Serves the gateway's fixture model through the whole governed path (register, promote
 # to staging, the table follows the alias) and runs tritonclient[http] against it.
-# usage: oip_check.sh STEWARD_BIN PYTHON
+# usage: oip_check.sh STEWARD_BIN PYTHON PROMTOOL
 set -euo pipefail
-bin=$1 python=$2
+bin=$1 python=$2 promtool=$3
 work=$(mktemp -d)
 "$bin" init --data-dir "$work/data" >/dev/null
 "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:18556 2>"$work/serve.log" &
@@ -22,6 +22,13 @@ mkdir -p "$work/model"
 cp crates/steward-gateway/test_data/mlp.onnx "$work/model/model.onnx"
 printf 'version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score credit applications.\nmodel_card: {description: A small MLP., markdown: "# Credit"}\n' > "$work/model/steward.yaml"
 digest=$(STEWARD_TOKEN=$alice "$bin" versions register retail/credit --dir "$work/model" -o json | "$python" -c 'import json, sys; print(json.load(sys.stdin)["digest"])')
-STEWARD_TOKEN=$dave "$bin" promote "$digest" --to staging --reason "OIP interop" -o json | grep -q '"state": "applied"'
+promoted=$(STEWARD_TOKEN=$dave "$bin" promote "$digest" --to staging --reason "OIP interop" -o json)
+grep -q '"state": "applied"' <<<"$promoted"
 for _ in $(seq 1 40); do curl -sf http://127.0.0.1:18556/env/staging/v2/models/retail:credit/ready >/dev/null && break; sleep 0.25; done
 "$python" .ci/oip_clients.py 127.0.0.1:18556 /env/staging retail:credit crates/steward-gateway/test_data/golden.json mlp
+# The metrics the requests above left, as Prometheus' own linter reads them.
+curl -sf http://127.0.0.1:18556/metrics > "$work/metrics.txt"
+grep -q 'steward_inference_requests_total{model="retail:credit",version="1.0.0",environment="staging",code="200"}' "$work/metrics.txt"
+grep -q 'steward_prediction_confidence_bucket' "$work/metrics.txt"
+"$promtool" check metrics < "$work/metrics.txt"
+echo "promtool accepts /metrics"

@@ -5,6 +5,7 @@
 //! bytes and swaps routing tables; `steward serve` derives those tables from the aliases.
 
 pub mod binary;
+pub mod metrics;
 pub mod oip;
 pub mod runtime;
 pub mod tensor;

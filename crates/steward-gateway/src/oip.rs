@@ -94,6 +94,7 @@ pub struct Gateway {
     table: RwLock<Arc<Table>>,
     pub limits: Limits,
     pub server_version: String,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Gateway {
@@ -102,6 +103,7 @@ impl Gateway {
             table: RwLock::new(Arc::new(Table::default())),
             limits,
             server_version: server_version.to_owned(),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 
@@ -159,6 +161,7 @@ const PRODUCTION: &str = "production";
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let body_limit = gateway.limits.request_body_bytes;
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(live))
         .route("/v2/health/ready", get(ready))
@@ -276,6 +279,15 @@ async fn infer_env_version(
     infer(s, env, name, Some(version), headers, body).await
 }
 
+async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    let mut response = (StatusCode::OK, gateway.metrics.encode()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
 async fn server_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
     json_response(
         StatusCode::OK,
@@ -369,6 +381,42 @@ async fn infer(
     body: Bytes,
 ) -> Result<Response, OipError> {
     let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    let started = std::time::Instant::now();
+    let labels = crate::metrics::Deployed {
+        model: deployment.name.clone(),
+        version: deployment.version.clone(),
+        environment: env.clone(),
+    };
+    let answer = infer_deployed(&gateway, &deployment, &labels, headers, body).await;
+    let code = match &answer {
+        Ok(response) => response.status(),
+        Err(error) => error.status,
+    };
+    gateway
+        .metrics
+        .requests
+        .get_or_create(&crate::metrics::Outcome {
+            model: labels.model.clone(),
+            version: labels.version.clone(),
+            environment: labels.environment.clone(),
+            code: code.as_u16().to_string(),
+        })
+        .inc();
+    gateway
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    answer
+}
+
+async fn infer_deployed(
+    gateway: &Gateway,
+    deployment: &Deployment,
+    labels: &crate::metrics::Deployed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OipError> {
     let bad = |message: String| OipError::new(StatusCode::BAD_REQUEST, message);
     // With binary tensors, the JSON header comes first and its length is in a header.
     let (header_part, mut binary) = match headers.get(HEADER_LENGTH) {
@@ -512,6 +560,19 @@ async fn infer(
             format!("the inference took longer than {timeout:?}"),
         )
     })??;
+    // Prediction confidence: the top probability of each row of class-probability outputs.
+    for output in &outputs {
+        if let (tensor::Elements::Float(values), [rows, classes]) =
+            (&output.elements, output.shape.as_slice())
+            && *classes >= 2
+            && values.iter().all(|p| (0.0..=1.0).contains(p))
+        {
+            let histogram = gateway.metrics.confidence.get_or_create(labels);
+            for row in values.chunks(*classes as usize).take(*rows as usize) {
+                histogram.observe(row.iter().copied().fold(0.0, f64::max));
+            }
+        }
+    }
     let mut blobs: Vec<u8> = Vec::new();
     let outputs: Vec<Value> = outputs
         .iter()

@@ -278,3 +278,64 @@ async fn binary_tensors_in_and_out_as_tritonclient_sends_them() {
         assert_eq!(response.headers()["content-type"], "application/json");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_latency_and_confidence_per_deployment() {
+    let gateway = gateway();
+    let good = json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [2, 6], "data": [[44200, 0.29, 29, 3, 1, 20350], [31900, 0.13, 42, 4, 0, 10050]]}]});
+    let bad =
+        json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [1]}]});
+    for body in [good.clone(), good, bad] {
+        call(
+            &gateway,
+            "POST",
+            "/v2/models/retail:logreg/infer",
+            Some(body),
+        )
+        .await;
+    }
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = steward_gateway::oip::router(gateway.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let labels = r#"model="retail:logreg",version="1.0.0",environment="production""#;
+    assert!(
+        text.contains(&format!(
+            "steward_inference_requests_total{{{labels},code=\"200\"}} 2"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "steward_inference_requests_total{{{labels},code=\"400\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "steward_inference_duration_seconds_count{{{labels}}} 3"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "steward_prediction_confidence_count{{{labels}}} 4"
+        )),
+        "{text}"
+    );
+}
