@@ -1,5 +1,6 @@
 """Steward's Open Inference Protocol endpoints, driven by a client nobody on the team wrote:
-tritonclient[http] (binary tensors by default). Metadata, readiness and inference on the
+tritonclient[http] (binary tensors by default) and open-inference-openapi (generated from the
+protocol's OpenAPI document). Metadata, readiness and inference on the
 gateway's fixture model, predictions against the committed onnxruntime goldens, and the
 error cases a client must be able to tell apart.
 
@@ -71,3 +72,46 @@ typed[0].set_data_from_numpy(np.zeros((1, 6), dtype=np.float64))
 status, message = status_of(lambda: client.infer(model, typed))
 assert str(status) == "400" and "FP32" in message, (status, message)
 print("tritonclient: metadata, readiness, inference and error cases as expected")
+
+# The client generated from the OIP's own OpenAPI document (open-inference-openapi): its
+# pydantic models validate every answer against the protocol's schemas.
+from open_inference.openapi.client import OpenInferenceClient  # noqa: E402
+from open_inference.openapi.core.api_error import ApiError  # noqa: E402
+from open_inference.openapi.errors import BadRequestError, NotFoundError  # noqa: E402
+from open_inference.openapi.types import InferenceRequest, RequestInput  # noqa: E402
+
+oip = OpenInferenceClient(base_url=f"http://{address}{prefix}")
+oip.check_server_liveness()
+oip.check_server_readiness()
+server = oip.read_server_metadata()
+assert server.name == "steward" and "binary_tensor_data" in server.extensions, server
+described = oip.read_model_metadata(model)
+assert described.name == model and described.platform and described.inputs[0].datatype == "FP32", described
+oip.check_model_readiness(model)
+oip.check_model_version_readiness(model, version)
+request = InferenceRequest(
+    id="openapi-1",
+    inputs=[RequestInput(name="features", shape=list(features.shape), datatype="FP32", data=features.tolist())],
+)
+for answer in (oip.model_infer(model, request=request), oip.model_version_infer(model, version, request=request)):
+    assert answer.model_name == model and answer.id == "openapi-1", answer
+    got = np.array(answer.outputs[0].data.__root__, dtype=np.float64).reshape(expected.shape)
+    worst = float(np.max(np.abs(got - expected)))
+    assert worst <= 1e-5, worst
+try:
+    oip.check_model_readiness("nope:nope")
+    raise AssertionError("an unknown model is ready")
+except NotFoundError:
+    pass
+try:
+    oip.read_model_metadata("nope:nope")
+    raise AssertionError("an unknown model has metadata")
+except ApiError as error:
+    assert error.status_code == 404, error
+bad = InferenceRequest(inputs=[RequestInput(name="features", shape=[1, 6], datatype="FP32", data=[1.0, 2.0])])
+try:
+    oip.model_infer(model, request=bad)
+    raise AssertionError("a short tensor was accepted")
+except BadRequestError as error:
+    assert "needs 6 elements" in str(error.body), error.body
+print("open-inference-openapi: health, metadata, readiness, inference and error mapping as expected")
