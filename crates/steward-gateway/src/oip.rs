@@ -40,6 +40,8 @@ pub struct Limits {
     pub concurrent_inferences: usize,
     /// Bound on one inference, waiting included (then 503).
     pub inference_timeout: Duration,
+    /// Data-plane requests being handled at once; more wait their turn.
+    pub requests_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +51,7 @@ impl Default for Limits {
             tensor_elements: 16 * 1024 * 1024,
             concurrent_inferences: 64,
             inference_timeout: Duration::from_secs(10),
+            requests_in_flight: 256,
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct Table {
 /// The data plane's shared state.
 pub struct Gateway {
     table: RwLock<Arc<Table>>,
+    /// Set once the first routing table is in place.
+    loaded: std::sync::atomic::AtomicBool,
     pub limits: Limits,
     pub server_version: String,
     pub metrics: crate::metrics::Metrics,
@@ -101,6 +106,7 @@ impl Gateway {
     pub fn new(limits: Limits, server_version: &str) -> Gateway {
         Gateway {
             table: RwLock::new(Arc::new(Table::default())),
+            loaded: std::sync::atomic::AtomicBool::new(false),
             limits,
             server_version: server_version.to_owned(),
             metrics: crate::metrics::Metrics::default(),
@@ -122,6 +128,13 @@ impl Gateway {
             Ok(mut current) => *current = table,
             Err(poisoned) => *poisoned.into_inner() = table,
         }
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the first routing table is in place (until then the server is not ready).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -160,6 +173,7 @@ const PRODUCTION: &str = "production";
 /// The OIP routes for every environment.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let body_limit = gateway.limits.request_body_bytes;
+    let requests_in_flight = gateway.limits.requests_in_flight;
     Router::new()
         .route("/metrics", get(metrics))
         .route("/v2", get(server_metadata))
@@ -198,7 +212,13 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/env/{env}/v2/models/{name}/versions/{version}/infer",
             post(infer_env_version),
         )
+        .route("/v2/{*rest}", axum::routing::any(unknown_path))
+        .route("/env/{env}/v2/{*rest}", axum::routing::any(unknown_path))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // Requests being read or answered at once (bounds the memory bodies take), and a
+        // panic in one request answered as a 500 for that request only.
+        .layer(tower::limit::ConcurrencyLimitLayer::new(requests_in_flight))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(gateway)
 }
 
@@ -299,8 +319,24 @@ async fn live() -> Response {
     json_response(StatusCode::OK, json!({"live": true}))
 }
 
-async fn ready() -> Response {
-    json_response(StatusCode::OK, json!({"ready": true}))
+async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
+    if gateway.is_loaded() {
+        json_response(StatusCode::OK, json!({"ready": true}))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ready": false, "error": "the routing table is not loaded yet"}),
+        )
+    }
+}
+
+/// Any other path under an OIP prefix: the JSON error clients parse (e.g. Triton's model
+/// configuration and repository extensions, which are not implemented).
+async fn unknown_path() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"error": "no such Open Inference Protocol endpoint here"}),
+    )
 }
 
 fn lookup(
@@ -537,7 +573,7 @@ async fn infer_deployed(
     // Bounded: a slot per running inference, then the CPU-bound work off the async workers.
     let timeout = gateway.limits.inference_timeout;
     let run = async {
-        let _slot = deployment
+        let slot = deployment
             .slots
             .clone()
             .acquire_owned()
@@ -549,10 +585,15 @@ async fn infer_deployed(
                 )
             })?;
         let model = deployment.model.clone();
-        tokio::task::spawn_blocking(move || model.run(&inputs))
-            .await
-            .map_err(|_| OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed"))?
-            .map_err(bad)
+        // The slot is held by the work itself: a request that times out does not free it
+        // while its inference still runs.
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            model.run(&inputs)
+        })
+        .await
+        .map_err(|_| OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed"))?
+        .map_err(bad)
     };
     let outputs = tokio::time::timeout(timeout, run).await.map_err(|_| {
         OipError::new(

@@ -89,6 +89,19 @@ impl OnnxModel {
             let fact = typed.outlet_fact(*outlet).map_err(err("outputs"))?;
             outputs.push(spec(name, fact)?);
         }
+        // Refuse what `run` cannot feed or read, so a model is never ready and then failing.
+        for spec in inputs.iter().chain(&outputs) {
+            if matches!(
+                spec.datatype,
+                Datatype::Fp16 | Datatype::Bf16 | Datatype::Bytes
+            ) {
+                return Err(format!(
+                    "tensor `{}` is {}, which this runtime does not serve yet",
+                    spec.name,
+                    spec.datatype.as_str()
+                ));
+            }
+        }
         let plan = typed
             .into_optimized()
             .map_err(err("the ONNX model does not optimise"))?

@@ -105,6 +105,11 @@ pub struct Tensor {
 
 /// `prod(shape)`, or `None` when it overflows or exceeds `limit`.
 pub fn element_count(shape: &[u64], limit: u64) -> Option<u64> {
+    // Every dimension is bounded too: `[0, 2^62]` holds no element but could still make a
+    // graph that reads its input's shape allocate without bound.
+    if shape.iter().any(|&dim| dim > limit) {
+        return None;
+    }
     shape
         .iter()
         .try_fold(1u64, |acc, &dim| acc.checked_mul(dim))
@@ -275,6 +280,8 @@ mod tests {
         let huge =
             from_json("x", Datatype::Fp32, &[1 << 40, 1 << 40], &json!([]), 100).unwrap_err();
         assert!(huge.contains("more than 100 elements"), "{huge}");
+        let wide = from_json("x", Datatype::Fp32, &[0, 1 << 62], &json!([]), 100).unwrap_err();
+        assert!(wide.contains("more than 100 elements"), "{wide}");
         let typed = from_json("x", Datatype::Int8, &[1], &json!([300]), 100).unwrap_err();
         assert_eq!(typed, "input `x`: element 0 is not an integer for INT8");
         let bytes = from_json("s", Datatype::Bytes, &[2], &json!(["a", "bé"]), 100).unwrap();

@@ -339,3 +339,24 @@ async fn metrics_count_requests_latency_and_confidence_per_deployment() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn readiness_waits_for_the_first_table_and_unknown_paths_answer_json() {
+    let fresh = Arc::new(Gateway::new(Limits::default(), "test"));
+    let (status, _, body) = call(&fresh, "GET", "/v2/health/ready", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["ready"], false);
+    fresh.swap(Table::default());
+    let (status, _, _) = call(&fresh, "GET", "/v2/health/ready", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/v2/models/retail:mlp/config",
+        "/v2/repository/index",
+        "/env/staging/v2/models/x/stats",
+    ] {
+        let (status, content_type, body) = call(&gateway(), "GET", path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(content_type, "application/json");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+}

@@ -16,9 +16,21 @@ pub const SERVING_REFRESH: Duration = Duration::from_millis(500);
 /// Loaded models by version digest: `(version label, model)`.
 type Loaded = HashMap<String, (String, Arc<OnnxModel>)>;
 
+/// Wait before retrying a version that failed to load; doubled each time, up to the max.
+pub const LOAD_RETRY_FIRST: Duration = Duration::from_secs(5);
+pub const LOAD_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// What the watcher keeps between refreshes.
+#[derive(Default)]
+pub struct Serving {
+    loaded: Loaded,
+    /// Versions that failed to load: when to try again, and the pause after that.
+    failed: HashMap<String, (std::time::Instant, Duration)>,
+}
+
 /// Watches the aliases forever, keeping `gateway`'s table in step with them.
 pub async fn watch(app: App, gateway: Arc<Gateway>) {
-    let mut loaded: Loaded = HashMap::new();
+    let mut serving = Serving::default();
     let mut seen: Option<u64> = None;
     let mut ticker = tokio::time::interval(SERVING_REFRESH);
     loop {
@@ -33,8 +45,10 @@ pub async fn watch(app: App, gateway: Arc<Gateway>) {
         if seen == Some(head) {
             continue;
         }
-        match refresh(&app, &gateway, &mut loaded).await {
-            Ok(()) => seen = Some(head),
+        match refresh(&app, &gateway, &mut serving).await {
+            // A version that did not load is tried again (after its pause) even if nothing
+            // else changes.
+            Ok(complete) => seen = complete.then_some(head),
             Err(err) => {
                 tracing::warn!(error = %err, "Serving: the routing table was not refreshed.")
             }
@@ -42,54 +56,89 @@ pub async fn watch(app: App, gateway: Arc<Gateway>) {
     }
 }
 
-/// Rebuilds the table from where the aliases point now.
-pub async fn refresh(app: &App, gateway: &Gateway, loaded: &mut Loaded) -> anyhow::Result<()> {
+/// Rebuilds the table from where the aliases point now; returns whether every deployed
+/// version is served. Deployments that did not change are kept as they are (with their
+/// inference slots), and the versions aliases pointed to before stay loaded, so a rollback
+/// is served at once.
+pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> anyhow::Result<bool> {
     let aliases = steward_server::serving::current_aliases(app)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let current = gateway.table();
     let mut table = Table::default();
+    let mut complete = true;
     for alias in &aliases {
         let Some(digest) = &alias.digest else {
             continue;
         };
-        if !loaded.contains_key(digest) {
+        if !serving.loaded.contains_key(digest) {
+            if serving
+                .failed
+                .get(digest)
+                .is_some_and(|(retry_at, _)| *retry_at > std::time::Instant::now())
+            {
+                complete = false;
+                continue;
+            }
             match load(app, digest).await {
                 Ok(model) => {
-                    loaded.insert(digest.clone(), model);
+                    serving.failed.remove(digest);
+                    serving.loaded.insert(digest.clone(), model);
                 }
                 Err(err) => {
                     // Not served rather than served wrong: the alias names this version.
-                    tracing::warn!(version = %digest, error = %err, "Serving: a deployed version was not loaded.");
+                    let pause = serving
+                        .failed
+                        .get(digest)
+                        .map_or(LOAD_RETRY_FIRST, |(_, pause)| {
+                            (*pause * 2).min(LOAD_RETRY_MAX)
+                        });
+                    serving
+                        .failed
+                        .insert(digest.clone(), (std::time::Instant::now() + pause, pause));
+                    tracing::warn!(version = %digest, error = %err, retry_in = ?pause, "Serving: a deployed version was not loaded.");
+                    complete = false;
                     continue;
                 }
             }
         }
-        let Some((label, model)) = loaded.get(digest) else {
+        let Some((label, model)) = serving.loaded.get(digest) else {
             continue;
         };
         let name = format!("{}:{}", alias.business_unit, alias.model);
+        let kept = current
+            .environments
+            .get(&alias.environment)
+            .and_then(|models| models.get(&name))
+            .filter(|deployment| &deployment.digest == digest)
+            .cloned();
+        let deployment = kept.unwrap_or_else(|| {
+            Arc::new(Deployment::new(
+                name.clone(),
+                label.clone(),
+                digest.clone(),
+                model.clone(),
+                &gateway.limits,
+            ))
+        });
         table
             .environments
             .entry(alias.environment.clone())
             .or_default()
-            .insert(
-                name.clone(),
-                Arc::new(Deployment::new(
-                    name,
-                    label.clone(),
-                    digest.clone(),
-                    model.clone(),
-                    &gateway.limits,
-                )),
-            );
+            .insert(name, deployment);
     }
-    loaded.retain(|digest, _| {
+    serving.loaded.retain(|digest, _| {
+        aliases.iter().any(|alias| {
+            alias.digest.as_ref() == Some(digest) || alias.previous_digest.as_ref() == Some(digest)
+        })
+    });
+    serving.failed.retain(|digest, _| {
         aliases
             .iter()
             .any(|alias| alias.digest.as_ref() == Some(digest))
     });
     gateway.swap(table);
-    Ok(())
+    Ok(complete)
 }
 
 async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Arc<OnnxModel>)> {

@@ -1510,6 +1510,13 @@ pub async fn rollback_alias(
                 "`{unit}/{name}` has never been deployed to `{environment}`"
             ))
         })?;
+    // Rolling back a rollback would put back what was just taken away, without gates; a
+    // retried rollback is refused instead, and moving forward again is a promotion.
+    if current.approval.as_deref() == Some("rollback") {
+        return Err(ApiError::Conflict(format!(
+            "`{environment}` was just rolled back; to move it forward again, promote a version"
+        )));
+    }
     let Some(target) = current.previous_digest.clone() else {
         return Err(ApiError::Conflict(format!(
             "`{environment}` had nothing before its last move, so there is nothing to roll back to"

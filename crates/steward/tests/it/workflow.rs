@@ -886,6 +886,16 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
     ]);
     assert_eq!(rolled["version"], "1.0.0", "{rolled}");
     wait_for("1.0.0").await;
+    let (code, _, stderr) = dave.run(&[
+        "rollback",
+        "retail/credit",
+        "--env",
+        "staging",
+        "--reason",
+        "again",
+    ]);
+    assert_eq!(code, 1, "a retried rollback does not flip back: {stderr}");
+    assert!(stderr.contains("was just rolled back"), "{stderr}");
 
     // Production serves nothing yet; the API's own routes are unaffected.
     let production = http
