@@ -14,4 +14,5 @@ pub mod drift;
 pub mod import;
 pub mod manifest;
 pub mod promotion;
+pub mod routing;
 pub mod schema;

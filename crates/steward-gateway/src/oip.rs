@@ -86,10 +86,35 @@ impl Deployment {
     }
 }
 
-/// The routing table: environment → model name → deployment.
+/// The routing table: environment → model name → stable deployment, and canaries beside
+/// some of them.
 #[derive(Default)]
 pub struct Table {
     pub environments: BTreeMap<String, BTreeMap<String, Arc<Deployment>>>,
+    /// `(environment, model name)` → the canary there.
+    pub canaries: BTreeMap<(String, String), Canary>,
+}
+
+/// A canary beside a stable deployment: its own deployment and the rule that sends
+/// requests to it.
+#[derive(Clone)]
+pub struct Canary {
+    pub deployment: Arc<Deployment>,
+    pub rule: steward_core::routing::RoutingRule,
+}
+
+/// A uniform draw for requests without a sticky key (not for secrets: a counter hashed
+/// with this process's random hasher keys).
+fn draw() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut hasher = KEYS
+        .get_or_init(std::collections::hash_map::RandomState::new)
+        .build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.finish() as u32
 }
 
 /// The data plane's shared state.
@@ -339,6 +364,38 @@ async fn unknown_path() -> Response {
     )
 }
 
+/// The deployment an inference goes to: the version the path pins (stable or canary), else
+/// the canary for the requests its rule sends there (sticky by header), else the stable one.
+fn route(
+    gateway: &Gateway,
+    env: &str,
+    name: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Arc<Deployment>, OipError> {
+    let table = gateway.table();
+    if let Some(canary) = table.canaries.get(&(env.to_owned(), name.to_owned())) {
+        match version {
+            Some(version) if version == canary.deployment.version => {
+                return Ok(canary.deployment.clone());
+            }
+            Some(_) => {}
+            None => {
+                let key = canary
+                    .rule
+                    .sticky_header
+                    .as_deref()
+                    .and_then(|header| headers.get(header))
+                    .and_then(|value| value.to_str().ok());
+                if steward_core::routing::to_canary(&canary.rule, name, key, draw()) {
+                    return Ok(canary.deployment.clone());
+                }
+            }
+        }
+    }
+    lookup(gateway, env, name, version)
+}
+
 fn lookup(
     gateway: &Gateway,
     env: &str,
@@ -376,7 +433,15 @@ async fn model_metadata(
     name: String,
     version: Option<String>,
 ) -> Result<Response, OipError> {
-    let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    let deployment = match version.as_deref() {
+        Some(_) => route(&gateway, &env, &name, version.as_deref(), &HeaderMap::new())?,
+        None => lookup(&gateway, &env, &name, None)?,
+    };
+    let canary = gateway
+        .table()
+        .canaries
+        .get(&(env.clone(), name.clone()))
+        .map(|canary| canary.deployment.version.clone());
     let tensors = |specs: &[crate::runtime::TensorSpec]| -> Vec<Value> {
         specs
             .iter()
@@ -387,7 +452,7 @@ async fn model_metadata(
         StatusCode::OK,
         json!({
             "name": deployment.name,
-            "versions": [deployment.version],
+            "versions": std::iter::once(deployment.version.clone()).chain(canary.filter(|v| *v != deployment.version)).collect::<Vec<_>>(),
             "platform": "onnx_onnxv1",
             "inputs": tensors(&deployment.model.inputs),
             "outputs": tensors(&deployment.model.outputs),
@@ -401,7 +466,10 @@ async fn model_ready(
     name: String,
     version: Option<String>,
 ) -> Result<Response, OipError> {
-    let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    let deployment = match version.as_deref() {
+        Some(_) => route(&gateway, &env, &name, version.as_deref(), &HeaderMap::new())?,
+        None => lookup(&gateway, &env, &name, None)?,
+    };
     Ok(json_response(
         StatusCode::OK,
         json!({"name": deployment.name, "ready": true}),
@@ -416,7 +484,7 @@ async fn infer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OipError> {
-    let deployment = lookup(&gateway, &env, &name, version.as_deref())?;
+    let deployment = route(&gateway, &env, &name, version.as_deref(), &headers)?;
     let started = std::time::Instant::now();
     let labels = crate::metrics::Deployed {
         model: deployment.name.clone(),

@@ -126,6 +126,8 @@ pub enum Action {
     WebhookManage,
     #[serde(rename = "alias.rollback")]
     AliasRollback,
+    #[serde(rename = "routing.set")]
+    RoutingSet,
 }
 
 impl Action {
@@ -176,6 +178,7 @@ impl Action {
         Action::WebhookRead,
         Action::WebhookManage,
         Action::AliasRollback,
+        Action::RoutingSet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -227,6 +230,7 @@ impl Action {
             Action::WebhookRead => "webhook.read",
             Action::WebhookManage => "webhook.manage",
             Action::AliasRollback => "alias.rollback",
+            Action::RoutingSet => "routing.set",
         }
     }
 }

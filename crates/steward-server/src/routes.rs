@@ -9,6 +9,7 @@ pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod promotions;
 pub mod registry;
+pub(crate) mod routing;
 pub(crate) mod webhooks;
 
 use axum::body::Bytes;
@@ -83,6 +84,11 @@ pub fn api_routes() -> Router<App> {
         .route(
             "/api/v1/models/{unit}/{model}/promotions",
             get(promotions::list),
+        )
+        .route("/api/v1/models/{unit}/{model}/routing", get(routing::show))
+        .route(
+            "/api/v1/models/{unit}/{model}/routing/{environment}",
+            put(routing::set),
         )
         .route("/api/v1/promotions", post(promotions::request))
         .route("/api/v1/promotions/{id}", get(promotions::show))

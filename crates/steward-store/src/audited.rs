@@ -9,7 +9,7 @@ use steward_core::audit::{Entry, EventDraft, entry_hash};
 use crate::StoreError;
 use crate::records::{
     AliasMove, CalendarWindow, KeyVersion, Model, PROMOTION_COLUMNS, Promotion, PromotionApproval,
-    SealedBlob, Version, Webhook, WebhookDelivery,
+    RoutingRuleRow, SealedBlob, Version, Webhook, WebhookDelivery,
 };
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
@@ -939,5 +939,25 @@ impl AuditedTx {
             self.exec(query, String::new).await?;
         }
         Ok(true)
+    }
+
+    /// Records a routing rule; `audit_seq` is this transaction's event.
+    pub async fn insert_routing_rule(&mut self, rule: &RoutingRuleRow) -> Result<(), StoreError> {
+        let seq = self.next_seq() as i64;
+        let query = sqlx::query(
+            "INSERT INTO routing_rules (business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, reason, set_by, set_at, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&rule.business_unit)
+        .bind(&rule.model)
+        .bind(&rule.environment)
+        .bind(&rule.canary_digest)
+        .bind(rule.canary_weight_bp)
+        .bind(&rule.sticky_header)
+        .bind(&rule.reason)
+        .bind(&rule.set_by)
+        .bind(&rule.set_at)
+        .bind(seq);
+        self.exec(query, String::new).await.map(drop)
     }
 }

@@ -286,6 +286,24 @@ pub struct WebhookDelivery {
     pub audit_seq: i64,
 }
 
+/// A routing rule as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct RoutingRuleRow {
+    pub id: i64,
+    pub business_unit: String,
+    pub model: String,
+    pub environment: String,
+    pub canary_digest: Option<String>,
+    pub canary_weight_bp: i64,
+    pub sticky_header: Option<String>,
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: String,
+    pub audit_seq: i64,
+}
+
+pub(crate) const ROUTING_COLUMNS: &str = "id, business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, reason, set_by, set_at, audit_seq";
+
 pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, change_record, impact_statement, audit_seq";
 
 /// Inventory search. Every filter is optional; `text` matches name, description and the
@@ -803,6 +821,17 @@ impl Store {
         self.read(
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ALIAS_COLUMNS} FROM alias_moves a WHERE id = (SELECT MAX(id) FROM alias_moves b WHERE b.business_unit = a.business_unit AND b.model = a.model AND b.environment = a.environment) ORDER BY business_unit, model, environment"
+            )))
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// The rule in force for every (unit, model, environment) that has one.
+    pub async fn current_routing_rules(&self) -> Result<Vec<RoutingRuleRow>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROUTING_COLUMNS} FROM routing_rules r WHERE id = (SELECT MAX(id) FROM routing_rules s WHERE s.business_unit = r.business_unit AND s.model = r.model AND s.environment = r.environment) ORDER BY business_unit, model, environment"
             )))
             .fetch_all(self.pool()),
         )

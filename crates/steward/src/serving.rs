@@ -56,40 +56,72 @@ pub async fn watch(app: App, gateway: Arc<Gateway>) {
     }
 }
 
-/// Rebuilds the table from where the aliases point now; returns whether every deployed
-/// version is served. Deployments that did not change are kept as they are (with their
-/// inference slots), and the versions aliases pointed to before stay loaded, so a rollback
-/// is served at once.
+/// Rebuilds the table from where the aliases point now, with the canaries beside them;
+/// returns whether every deployed version is served. Deployments that did not change are
+/// kept as they are (with their inference slots), and the versions aliases pointed to
+/// before stay loaded, so a rollback is served at once.
 pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> anyhow::Result<bool> {
     let aliases = steward_server::serving::current_aliases(app)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let rules = app
+        .store
+        .current_routing_rules()
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     let current = gateway.table();
     let mut table = Table::default();
     let mut complete = true;
-    for alias in &aliases {
-        let Some(digest) = &alias.digest else {
-            continue;
-        };
-        if !serving.loaded.contains_key(digest) {
+    let mut wanted: Vec<Wanted<'_>> = aliases
+        .iter()
+        .filter_map(|alias| {
+            Some(Wanted {
+                unit: &alias.business_unit,
+                model: &alias.model,
+                environment: &alias.environment,
+                digest: alias.digest.as_deref()?,
+                rule: None,
+            })
+        })
+        .collect();
+    for rule in &rules {
+        let served = aliases.iter().any(|alias| {
+            alias.business_unit == rule.business_unit
+                && alias.model == rule.model
+                && alias.environment == rule.environment
+                && alias.digest.is_some()
+        });
+        if let (true, Some(canary)) = (served, rule.canary_digest.as_deref()) {
+            wanted.push(Wanted {
+                unit: &rule.business_unit,
+                model: &rule.model,
+                environment: &rule.environment,
+                digest: canary,
+                rule: Some(rule),
+            });
+        }
+    }
+    for want in wanted {
+        let digest = want.digest.to_owned();
+        if !serving.loaded.contains_key(&digest) {
             if serving
                 .failed
-                .get(digest)
+                .get(&digest)
                 .is_some_and(|(retry_at, _)| *retry_at > std::time::Instant::now())
             {
                 complete = false;
                 continue;
             }
-            match load(app, digest).await {
+            match load(app, &digest).await {
                 Ok(model) => {
-                    serving.failed.remove(digest);
+                    serving.failed.remove(&digest);
                     serving.loaded.insert(digest.clone(), model);
                 }
                 Err(err) => {
                     // Not served rather than served wrong: the alias names this version.
                     let pause = serving
                         .failed
-                        .get(digest)
+                        .get(&digest)
                         .map_or(LOAD_RETRY_FIRST, |(_, pause)| {
                             (*pause * 2).min(LOAD_RETRY_MAX)
                         });
@@ -102,16 +134,20 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 }
             }
         }
-        let Some((label, model)) = serving.loaded.get(digest) else {
+        let Some((label, model)) = serving.loaded.get(&digest) else {
             continue;
         };
-        let name = format!("{}:{}", alias.business_unit, alias.model);
-        let kept = current
-            .environments
-            .get(&alias.environment)
-            .and_then(|models| models.get(&name))
-            .filter(|deployment| &deployment.digest == digest)
-            .cloned();
+        let name = format!("{}:{}", want.unit, want.model);
+        let key = (want.environment.to_owned(), name.clone());
+        let kept = match want.rule {
+            None => current
+                .environments
+                .get(want.environment)
+                .and_then(|models| models.get(&name)),
+            Some(_) => current.canaries.get(&key).map(|canary| &canary.deployment),
+        }
+        .filter(|deployment| deployment.digest == digest)
+        .cloned();
         let deployment = kept.unwrap_or_else(|| {
             Arc::new(Deployment::new(
                 name.clone(),
@@ -121,24 +157,46 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 &gateway.limits,
             ))
         });
-        table
-            .environments
-            .entry(alias.environment.clone())
-            .or_default()
-            .insert(name, deployment);
+        match want.rule {
+            None => {
+                table
+                    .environments
+                    .entry(want.environment.to_owned())
+                    .or_default()
+                    .insert(name, deployment);
+            }
+            Some(rule) => {
+                let rule = steward_core::routing::RoutingRule {
+                    canary: rule.canary_digest.clone(),
+                    canary_weight_bp: u32::try_from(rule.canary_weight_bp).unwrap_or(0),
+                    sticky_header: rule.sticky_header.clone(),
+                };
+                table
+                    .canaries
+                    .insert(key, steward_gateway::Canary { deployment, rule });
+            }
+        }
     }
-    serving.loaded.retain(|digest, _| {
+    let in_use = |digest: &String| {
         aliases.iter().any(|alias| {
             alias.digest.as_ref() == Some(digest) || alias.previous_digest.as_ref() == Some(digest)
-        })
-    });
-    serving.failed.retain(|digest, _| {
-        aliases
+        }) || rules
             .iter()
-            .any(|alias| alias.digest.as_ref() == Some(digest))
-    });
+            .any(|rule| rule.canary_digest.as_ref() == Some(digest))
+    };
+    serving.loaded.retain(|digest, _| in_use(digest));
+    serving.failed.retain(|digest, _| in_use(digest));
     gateway.swap(table);
     Ok(complete)
+}
+
+/// A version the table should serve: a stable one (no rule) or a canary.
+struct Wanted<'a> {
+    unit: &'a str,
+    model: &'a str,
+    environment: &'a str,
+    digest: &'a str,
+    rule: Option<&'a steward_store::RoutingRuleRow>,
 }
 
 async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Arc<OnnxModel>)> {

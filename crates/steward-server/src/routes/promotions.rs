@@ -1642,3 +1642,38 @@ pub async fn sweep(app: &App) -> Result<usize, ApiError> {
     }
     Ok(applied)
 }
+
+/// The gates a canary must pass before it takes any traffic in `env`: the same as
+/// promoting it there, as `requester`, with the approvals of its open promotion (if any).
+pub(super) async fn canary_gates(
+    app: &App,
+    requester_name: &str,
+    version: &steward_store::Version,
+    model: &steward_store::Model,
+    env: &steward_store::Environment,
+) -> Result<Evaluation, ApiError> {
+    let open = app
+        .store
+        .open_promotion_of(&version.digest, &env.name)
+        .await?
+        .filter(|promotion| app.now() < promotion.expires_at);
+    let approvals = match &open {
+        Some(promotion) => current_approvals(app, promotion.id, &model.business_unit).await?,
+        None => Vec::new(),
+    };
+    let change: Option<promotion::ChangeRecord> = open
+        .as_ref()
+        .and_then(|promotion| promotion.change_record.as_deref())
+        .and_then(|text| serde_json::from_str(text).ok());
+    let requester = requester(app, requester_name, &model.business_unit).await?;
+    let proposal = Proposal {
+        version,
+        model,
+        env,
+        requester: &requester,
+        approvals: &approvals,
+        emergency: false,
+        change: change.as_ref(),
+    };
+    evaluate(app, &proposal, true).await
+}

@@ -81,6 +81,12 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback",
         &["mlops", "admin"],
     ),
+    ("GET", "/api/v1/models/{unit}/{model}/routing", READERS),
+    (
+        "PUT",
+        "/api/v1/models/{unit}/{model}/routing/{environment}",
+        &["mlops", "admin"],
+    ),
     ("GET", "/api/v1/models/{unit}/{model}/promotions", READERS),
     ("POST", "/api/v1/promotions", &["mlops", "admin"]),
     ("GET", "/api/v1/promotions/{id}", READERS),
@@ -326,6 +332,9 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
             json!({"reason": role})
         }
         ("POST", "/api/v1/promotions/{id}/review") => json!({"comment": role}),
+        ("PUT", "/api/v1/models/{unit}/{model}/routing/{environment}") => {
+            json!({"canary_weight_bp": 0, "reason": role})
+        }
         ("POST", "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback") => {
             json!({"reason": role})
         }

@@ -879,3 +879,83 @@ async fn maintenance_windows_hold_a_promotion_until_one_opens_and_the_sweep_appl
             .contains("inside maintenance window `Weekly patching`")
     );
 }
+
+#[tokio::test]
+async fn a_canary_is_set_only_beside_a_stable_version_and_only_if_it_passes_the_gates() {
+    let world = world(None).await;
+    let server = &world.server;
+    let v1 = register(&world, complete_manifest("1.0.0")).await;
+    let v2 = register(&world, complete_manifest("1.1.0")).await;
+    let set = |env: &'static str, body: Value, token: String| {
+        let server = &world.server;
+        async move {
+            server
+                .request(
+                    Some(&token),
+                    Method::PUT,
+                    &format!("/api/v1/models/retail/credit/routing/{env}"),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let canary = json!({"canary": v2, "canary_weight_bp": 1000, "sticky_header": "x-user-id", "reason": "try 1.1"});
+    let before = server.audit_size().await;
+    let none = set("staging", canary.clone(), world.mlops.clone()).await;
+    assert_eq!(none.status, 409, "{}", none.body);
+    assert!(
+        none.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no stable version yet")
+    );
+    assert_eq!(
+        server.promote(&world.mlops, &v1, "staging").await.body["state"],
+        "applied"
+    );
+    assert_eq!(
+        server.promote(&world.mlops, &v1, "production").await.body["state"],
+        "pending"
+    );
+    let bad = set(
+        "staging",
+        json!({"canary": v2, "canary_weight_bp": 20000, "reason": "x"}),
+        world.mlops.clone(),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(
+        set("staging", canary.clone(), world.ds.clone())
+            .await
+            .status,
+        403
+    );
+    let ok = set("staging", canary.clone(), world.mlops.clone()).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["stable"], v1.as_str());
+    // Production has no stable version either; and a canary there would face its gates.
+    let production = set("production", canary, world.mlops.clone()).await;
+    assert_eq!(production.status, 409, "{}", production.body);
+    let shown = server
+        .request(
+            Some(&world.ds),
+            Method::GET,
+            "/api/v1/models/retail/credit/routing",
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown.body["items"][0]["canary_weight_bp"], 1000,
+        "{}",
+        shown.body
+    );
+    let actions = audit_actions(server, before).await;
+    assert!(
+        actions.iter().any(|action| action == "routing.set"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|action| action == "routing.set.denied"),
+        "{actions:?}"
+    );
+}

@@ -897,6 +897,74 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
     assert_eq!(code, 1, "a retried rollback does not flip back: {stderr}");
     assert!(stderr.contains("was just rolled back"), "{stderr}");
 
+    // A canary beside the stable version: half the users, sticky by a header, audited.
+    let canary = second["digest"].as_str().unwrap().to_owned();
+    let routing = format!("{url}/api/v1/models/retail/credit/routing/staging");
+    let set = |body: Value, token: String| {
+        let (http, routing) = (http.clone(), routing.clone());
+        async move {
+            http.put(&routing)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let body = serde_json::json!({"canary": canary, "canary_weight_bp": 5000, "sticky_header": "x-user-id", "reason": "try the MLP"});
+    assert_eq!(set(body.clone(), alice.token.clone()).await.status(), 403);
+    let answer = set(body, dave.token.clone()).await;
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    let mut seen_canary = false;
+    for _ in 0..40 {
+        let metadata: Value = http.get(&base).send().await.unwrap().json().await.unwrap();
+        if metadata["versions"] == serde_json::json!(["1.0.0", "1.1.0"]) {
+            seen_canary = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(seen_canary, "the canary was not served within 10 s");
+    let one = serde_json::json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [44200, 0.29, 29, 3, 1, 20350]}]});
+    let mut on_canary = 0;
+    for user in 0..60 {
+        let mut versions = Vec::new();
+        for _ in 0..2 {
+            let answer: Value = http
+                .post(format!("{base}/infer"))
+                .header("x-user-id", format!("user-{user}"))
+                .json(&one)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            versions.push(answer["model_version"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(
+            versions[0], versions[1],
+            "user {user} moved between versions"
+        );
+        if versions[0] == "1.1.0" {
+            on_canary += 1;
+        }
+    }
+    assert!(
+        (15..=45).contains(&on_canary),
+        "{on_canary} of 60 users on a 50 % canary"
+    );
+    let pinned: Value = http
+        .post(format!("{base}/versions/1.1.0/infer"))
+        .json(&one)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pinned["model_version"], "1.1.0");
+
     // Production serves nothing yet; the API's own routes are unaffected.
     let production = http
         .get(format!("{url}/v2/models/retail:credit"))

@@ -1,0 +1,17 @@
+-- Canary routing (issue 5): per model and environment, beside the alias (the stable
+-- version). Append-only like alias moves: the latest row of a (unit, model, environment)
+-- is in force; a rule without a canary ends the canary.
+CREATE TABLE routing_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    business_unit TEXT NOT NULL,
+    model TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    canary_digest TEXT,
+    canary_weight_bp INTEGER NOT NULL,
+    sticky_header TEXT,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    audit_seq INTEGER NOT NULL
+);
+CREATE INDEX routing_rules_by_model ON routing_rules (business_unit, model, environment, id);
