@@ -26,6 +26,25 @@ promoted=$(STEWARD_TOKEN=$dave "$bin" promote "$digest" --to staging --reason "O
 grep -q '"state": "applied"' <<<"$promoted"
 for _ in $(seq 1 40); do curl -sf http://127.0.0.1:18556/env/staging/v2/models/retail:credit/ready >/dev/null && break; sleep 0.25; done
 "$python" .ci/oip_clients.py 127.0.0.1:18556 /env/staging retail:credit crates/steward-gateway/test_data/golden.json mlp
+# The kill switch: off, the next requests get 503 and OFREP says so; on again, served.
+STEWARD_TOKEN=$dave "$bin" flags set retail/credit serving --env staging --off --reason "CI kill switch" >/dev/null
+off=0
+for _ in $(seq 1 40); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    -d '{"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}]}' \
+    http://127.0.0.1:18556/env/staging/v2/models/retail:credit/infer)
+  [ "$code" = 503 ] && { off=1; break; }
+  sleep 0.25
+done
+[ "$off" = 1 ] || { echo "the kill switch did not take effect" >&2; exit 1; }
+"$python" .ci/ofrep_check.py http://127.0.0.1:18556 retail:credit:staging:serving false
+STEWARD_TOKEN=$dave "$bin" flags set retail/credit serving --env staging --on --reason "CI done" >/dev/null
+for _ in $(seq 1 40); do
+  "$python" .ci/ofrep_check.py http://127.0.0.1:18556 retail:credit:staging:serving true >/dev/null 2>&1 && break
+  sleep 0.25
+done
+"$python" .ci/ofrep_check.py http://127.0.0.1:18556 retail:credit:staging:serving true
+
 # The metrics the requests above left, as Prometheus' own linter reads them.
 curl -sf http://127.0.0.1:18556/metrics > "$work/metrics.txt"
 grep -q 'steward_inference_requests_total{model="retail:credit",version="1.0.0",environment="staging",code="200"}' "$work/metrics.txt"

@@ -93,7 +93,21 @@ pub struct Table {
     pub environments: BTreeMap<String, BTreeMap<String, Arc<Deployment>>>,
     /// `(environment, model name)` → the canary there.
     pub canaries: BTreeMap<(String, String), Canary>,
+    /// `(environment, model name)` → flag name → state. A flag not listed is on.
+    pub flags: BTreeMap<(String, String), BTreeMap<String, Flag>>,
 }
+
+/// A feature flag's state: off answers 503, or sends the requests to `fallback`.
+#[derive(Clone)]
+pub struct Flag {
+    pub enabled: bool,
+    pub fallback: Option<Arc<Deployment>>,
+}
+
+/// The flag that switches a deployment off as a whole.
+pub const KILL_SWITCH: &str = "serving";
+/// The request header naming the capability a request uses (a flag of that name).
+pub const CAPABILITY_HEADER: &str = "x-steward-capability";
 
 /// A canary beside a stable deployment: its own deployment and the rule that sends
 /// requests to it.
@@ -237,6 +251,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/env/{env}/v2/models/{name}/versions/{version}/infer",
             post(infer_env_version),
         )
+        .route("/ofrep/v1/evaluate/flags", post(ofrep_bulk))
+        .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep_one))
         .route("/v2/{*rest}", axum::routing::any(unknown_path))
         .route("/env/{env}/v2/{*rest}", axum::routing::any(unknown_path))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -355,6 +371,53 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
     }
 }
 
+/// An OFREP flag key: `unit:model:environment:flag` (no part of it may hold a `:`).
+fn ofrep_value(key: &str, flag: &Flag) -> Value {
+    json!({
+        "key": key,
+        "value": flag.enabled,
+        "reason": "STATIC",
+        "variant": if flag.enabled { "on" } else { "off" },
+        "metadata": {"fallback": flag.fallback.as_ref().map(|fallback| fallback.version.clone())},
+    })
+}
+
+/// OpenFeature Remote Evaluation Protocol, one flag: applications read the kill switches
+/// and capability flags the data plane enforces.
+async fn ofrep_one(State(gateway): State<Arc<Gateway>>, Path(key): Path<String>) -> Response {
+    let table = gateway.table();
+    let found = match key.split(':').collect::<Vec<_>>().as_slice() {
+        [unit, model, env, flag] => table
+            .flags
+            .get(&((*env).to_owned(), format!("{unit}:{model}")))
+            .and_then(|flags| flags.get(*flag)),
+        _ => None,
+    };
+    match found {
+        Some(flag) => json_response(StatusCode::OK, ofrep_value(&key, flag)),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": "no flag with this key (unit:model:environment:flag) was set"}),
+        ),
+    }
+}
+
+/// OFREP, every flag.
+async fn ofrep_bulk(State(gateway): State<Arc<Gateway>>) -> Response {
+    let table = gateway.table();
+    let flags: Vec<Value> = table
+        .flags
+        .iter()
+        .flat_map(|((env, name), flags)| {
+            flags.iter().map(move |(flag_name, flag)| {
+                let (unit, model) = name.split_once(':').unwrap_or((name.as_str(), ""));
+                ofrep_value(&format!("{unit}:{model}:{env}:{flag_name}"), flag)
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, json!({ "flags": flags }))
+}
+
 /// Any other path under an OIP prefix: the JSON error clients parse (e.g. Triton's model
 /// configuration and repository extensions, which are not implemented).
 async fn unknown_path() -> Response {
@@ -374,6 +437,23 @@ fn route(
     headers: &HeaderMap,
 ) -> Result<Arc<Deployment>, OipError> {
     let table = gateway.table();
+    // Kill switches first: the deployment's, then the capability the request names.
+    if let Some(flags) = table.flags.get(&(env.to_owned(), name.to_owned())) {
+        let capability = headers
+            .get(CAPABILITY_HEADER)
+            .and_then(|value| value.to_str().ok());
+        for flag_name in std::iter::once(KILL_SWITCH).chain(capability) {
+            if let Some(flag) = flags.get(flag_name).filter(|flag| !flag.enabled) {
+                return match &flag.fallback {
+                    Some(fallback) => Ok(fallback.clone()),
+                    None => Err(OipError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("`{flag_name}` of model `{name}` is switched off in `{env}`"),
+                    )),
+                };
+            }
+        }
+    }
     if let Some(canary) = table.canaries.get(&(env.to_owned(), name.to_owned())) {
         match version {
             Some(version) if version == canary.deployment.version => {

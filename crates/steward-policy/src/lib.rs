@@ -128,6 +128,8 @@ pub enum Action {
     AliasRollback,
     #[serde(rename = "routing.set")]
     RoutingSet,
+    #[serde(rename = "flag.set")]
+    FlagSet,
 }
 
 impl Action {
@@ -179,6 +181,7 @@ impl Action {
         Action::WebhookManage,
         Action::AliasRollback,
         Action::RoutingSet,
+        Action::FlagSet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -231,6 +234,7 @@ impl Action {
             Action::WebhookManage => "webhook.manage",
             Action::AliasRollback => "alias.rollback",
             Action::RoutingSet => "routing.set",
+            Action::FlagSet => "flag.set",
         }
     }
 }

@@ -19,7 +19,7 @@ use steward_policy::{Action, Decision, Request as PolicyRequest, Resource};
 use crate::auth;
 use crate::error::ApiError;
 use crate::routes::{
-    audit, blobs, calendar, directory, keys, promotions, registry, routing, webhooks,
+    audit, blobs, calendar, directory, flags, keys, promotions, registry, routing, webhooks,
 };
 use crate::state::App;
 
@@ -98,6 +98,8 @@ routes! {
     GET "/api/v1/models/{unit}/{model}/aliases/{environment}/history" query(registry::AsOf) => Some(Action::AliasRead), "Every move of an alias";
     POST "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback" body(registry::Rollback) => Some(Action::AliasRollback), "Roll an alias back to where it pointed before its last move (at once, audited)";
     GET "/api/v1/models/{unit}/{model}/audit" query(registry::Limit) => Some(Action::ModelRead), "Audit entries about a model";
+    GET "/api/v1/models/{unit}/{model}/flags" => Some(Action::ModelRead), "Feature flags and kill switches in force per environment";
+    PUT "/api/v1/models/{unit}/{model}/flags/{environment}/{flag}" body(flags::FlagState) => Some(Action::FlagSet), "Turn a feature flag on or off (`serving` is the kill switch); optionally with a fallback version";
     GET "/api/v1/models/{unit}/{model}/routing" => Some(Action::ModelRead), "Canary routing in force per environment";
     PUT "/api/v1/models/{unit}/{model}/routing/{environment}" body(routing::NewRouting) => Some(Action::RoutingSet), "Set an environment's canary (weight in basis points, sticky header); the canary must pass the environment's gates";
     GET "/api/v1/models/{unit}/{model}/promotions" query(promotions::ListQuery) => Some(Action::ModelRead), "A model's promotion requests, newest first";

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub mod blobs;
 pub(crate) mod calendar;
 pub(crate) mod directory;
+pub(crate) mod flags;
 pub(crate) mod keys;
 pub(crate) mod promotions;
 pub mod registry;
@@ -84,6 +85,11 @@ pub fn api_routes() -> Router<App> {
         .route(
             "/api/v1/models/{unit}/{model}/promotions",
             get(promotions::list),
+        )
+        .route("/api/v1/models/{unit}/{model}/flags", get(flags::list))
+        .route(
+            "/api/v1/models/{unit}/{model}/flags/{environment}/{flag}",
+            put(flags::set),
         )
         .route("/api/v1/models/{unit}/{model}/routing", get(routing::show))
         .route(

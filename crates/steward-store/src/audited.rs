@@ -8,8 +8,8 @@ use steward_core::audit::{Entry, EventDraft, entry_hash};
 
 use crate::StoreError;
 use crate::records::{
-    AliasMove, CalendarWindow, KeyVersion, Model, PROMOTION_COLUMNS, Promotion, PromotionApproval,
-    RoutingRuleRow, SealedBlob, Version, Webhook, WebhookDelivery,
+    AliasMove, CalendarWindow, FlagRow, KeyVersion, Model, PROMOTION_COLUMNS, Promotion,
+    PromotionApproval, RoutingRuleRow, SealedBlob, Version, Webhook, WebhookDelivery,
 };
 
 /// An open mutation. Commit with `commit(event)`; drop to roll back.
@@ -957,6 +957,26 @@ impl AuditedTx {
         .bind(&rule.reason)
         .bind(&rule.set_by)
         .bind(&rule.set_at)
+        .bind(seq);
+        self.exec(query, String::new).await.map(drop)
+    }
+
+    /// Records a flag's new state; `audit_seq` is this transaction's event.
+    pub async fn insert_flag(&mut self, flag: &FlagRow) -> Result<(), StoreError> {
+        let seq = self.next_seq() as i64;
+        let query = sqlx::query(
+            "INSERT INTO feature_flags (business_unit, model, environment, flag, enabled, fallback_digest, reason, set_by, set_at, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&flag.business_unit)
+        .bind(&flag.model)
+        .bind(&flag.environment)
+        .bind(&flag.flag)
+        .bind(flag.enabled)
+        .bind(&flag.fallback_digest)
+        .bind(&flag.reason)
+        .bind(&flag.set_by)
+        .bind(&flag.set_at)
         .bind(seq);
         self.exec(query, String::new).await.map(drop)
     }

@@ -302,6 +302,24 @@ pub struct RoutingRuleRow {
     pub audit_seq: i64,
 }
 
+/// A feature flag as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct FlagRow {
+    pub id: i64,
+    pub business_unit: String,
+    pub model: String,
+    pub environment: String,
+    pub flag: String,
+    pub enabled: i64,
+    pub fallback_digest: Option<String>,
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: String,
+    pub audit_seq: i64,
+}
+
+pub(crate) const FLAG_COLUMNS: &str = "id, business_unit, model, environment, flag, enabled, fallback_digest, reason, set_by, set_at, audit_seq";
+
 pub(crate) const ROUTING_COLUMNS: &str = "id, business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, reason, set_by, set_at, audit_seq";
 
 pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, change_record, impact_statement, audit_seq";
@@ -832,6 +850,17 @@ impl Store {
         self.read(
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ROUTING_COLUMNS} FROM routing_rules r WHERE id = (SELECT MAX(id) FROM routing_rules s WHERE s.business_unit = r.business_unit AND s.model = r.model AND s.environment = r.environment) ORDER BY business_unit, model, environment"
+            )))
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
+    /// The state in force of every flag.
+    pub async fn current_flags(&self) -> Result<Vec<FlagRow>, StoreError> {
+        self.read(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {FLAG_COLUMNS} FROM feature_flags f WHERE id = (SELECT MAX(id) FROM feature_flags g WHERE g.business_unit = f.business_unit AND g.model = f.model AND g.environment = f.environment AND g.flag = f.flag) ORDER BY business_unit, model, environment, flag"
             )))
             .fetch_all(self.pool()),
         )

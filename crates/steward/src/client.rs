@@ -106,6 +106,10 @@ impl Client {
         self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.request(reqwest::Method::DELETE, path, None).await
     }

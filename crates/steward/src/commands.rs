@@ -276,6 +276,28 @@ pub enum CalendarCommand {
 }
 
 #[derive(Subcommand)]
+pub enum FlagCommand {
+    /// Flags in force for UNIT/MODEL, per environment.
+    List { model: String },
+    /// Turn FLAG of UNIT/MODEL in ENV on or off (`serving` is the kill switch); while off,
+    /// requests get 503, or go to `--fallback` (a version deployed there before).
+    Set {
+        model: String,
+        flag: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+        #[arg(long)]
+        fallback: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum EventsCommand {
     /// Append the change events since the last export to OUT as Parquet files partitioned
     /// by day (`date=YYYY-MM-DD/part-FIRST-LAST.parquet`); existing files are never touched.
@@ -949,6 +971,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crate::promote::promotion(&client, output, command).await;
         }
         Command::Gate(command) => return crate::promote::gate(&client, command).await,
+        Command::Flags(FlagCommand::List { model }) => {
+            let (unit, name) = split_model(&model)?;
+            print(
+                output,
+                &client
+                    .get(&format!("/api/v1/models/{unit}/{name}/flags"))
+                    .await?,
+                &["environment", "flag", "enabled", "fallback", "set_by", "set_at", "reason"],
+            );
+        }
+        Command::Flags(FlagCommand::Set {
+            model,
+            flag,
+            environment,
+            on,
+            off: _,
+            fallback,
+            reason,
+        }) => {
+            let (unit, name) = split_model(&model)?;
+            print(
+                output,
+                &client
+                    .put(
+                        &format!(
+                            "/api/v1/models/{unit}/{name}/flags/{}/{}",
+                            encode(&environment),
+                            encode(&flag)
+                        ),
+                        &json!({"enabled": on, "fallback": fallback, "reason": reason}),
+                    )
+                    .await?,
+                &[],
+            );
+        }
         Command::Events(EventsCommand::Export { out }) => {
             let exported = crate::lake::export(&client, &out).await?;
             let value = json!({

@@ -140,6 +140,9 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Feature flags and kill switches of deployments (`serving` switches one off).
+    #[command(subcommand)]
+    Flags(commands::FlagCommand),
     /// Promotion requests: list, show, approve, reject, withdraw, apply, review.
     #[command(subcommand)]
     Promotion(promote::PromotionCommand),

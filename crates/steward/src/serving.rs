@@ -69,9 +69,15 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
         .current_routing_rules()
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let flags = app
+        .store
+        .current_flags()
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
     let current = gateway.table();
     let mut table = Table::default();
     let mut complete = true;
+    let mut fallbacks: HashMap<(String, String, String), Arc<Deployment>> = HashMap::new();
     let mut wanted: Vec<Wanted<'_>> = aliases
         .iter()
         .filter_map(|alias| {
@@ -80,7 +86,7 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 model: &alias.model,
                 environment: &alias.environment,
                 digest: alias.digest.as_deref()?,
-                rule: None,
+                kind: Kind::Stable,
             })
         })
         .collect();
@@ -97,7 +103,18 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 model: &rule.model,
                 environment: &rule.environment,
                 digest: canary,
-                rule: Some(rule),
+                kind: Kind::Canary(rule),
+            });
+        }
+    }
+    for flag in &flags {
+        if let Some(fallback) = flag.fallback_digest.as_deref() {
+            wanted.push(Wanted {
+                unit: &flag.business_unit,
+                model: &flag.model,
+                environment: &flag.environment,
+                digest: fallback,
+                kind: Kind::Fallback,
             });
         }
     }
@@ -139,12 +156,13 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
         };
         let name = format!("{}:{}", want.unit, want.model);
         let key = (want.environment.to_owned(), name.clone());
-        let kept = match want.rule {
-            None => current
+        let kept = match want.kind {
+            Kind::Stable => current
                 .environments
                 .get(want.environment)
                 .and_then(|models| models.get(&name)),
-            Some(_) => current.canaries.get(&key).map(|canary| &canary.deployment),
+            Kind::Canary(_) => current.canaries.get(&key).map(|canary| &canary.deployment),
+            Kind::Fallback => None,
         }
         .filter(|deployment| deployment.digest == digest)
         .cloned();
@@ -157,15 +175,21 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 &gateway.limits,
             ))
         });
-        match want.rule {
-            None => {
+        match want.kind {
+            Kind::Fallback => {
+                fallbacks.insert(
+                    (want.environment.to_owned(), name.clone(), digest.clone()),
+                    deployment,
+                );
+            }
+            Kind::Stable => {
                 table
                     .environments
                     .entry(want.environment.to_owned())
                     .or_default()
                     .insert(name, deployment);
             }
-            Some(rule) => {
+            Kind::Canary(rule) => {
                 let rule = steward_core::routing::RoutingRule {
                     canary: rule.canary_digest.clone(),
                     canary_weight_bp: u32::try_from(rule.canary_weight_bp).unwrap_or(0),
@@ -176,6 +200,33 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                     .insert(key, steward_gateway::Canary { deployment, rule });
             }
         }
+    }
+    for flag in &flags {
+        let name = format!("{}:{}", flag.business_unit, flag.model);
+        let fallback = match &flag.fallback_digest {
+            Some(digest) => {
+                let found = fallbacks
+                    .get(&(flag.environment.clone(), name.clone(), digest.clone()))
+                    .cloned();
+                if found.is_none() {
+                    // A kill switch must hold even when its fallback cannot be served.
+                    complete = false;
+                }
+                found
+            }
+            None => None,
+        };
+        table
+            .flags
+            .entry((flag.environment.clone(), name))
+            .or_default()
+            .insert(
+                flag.flag.clone(),
+                steward_gateway::Flag {
+                    enabled: flag.enabled != 0,
+                    fallback,
+                },
+            );
     }
     let in_use = |digest: &String| {
         aliases.iter().any(|alias| {
@@ -190,13 +241,19 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
     Ok(complete)
 }
 
-/// A version the table should serve: a stable one (no rule) or a canary.
+/// A version the table should serve: a stable one, a canary, or a flag's fallback.
 struct Wanted<'a> {
     unit: &'a str,
     model: &'a str,
     environment: &'a str,
     digest: &'a str,
-    rule: Option<&'a steward_store::RoutingRuleRow>,
+    kind: Kind<'a>,
+}
+
+enum Kind<'a> {
+    Stable,
+    Canary(&'a steward_store::RoutingRuleRow),
+    Fallback,
 }
 
 async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Arc<OnnxModel>)> {

@@ -81,6 +81,12 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "/api/v1/models/{unit}/{model}/aliases/{environment}/rollback",
         &["mlops", "admin"],
     ),
+    ("GET", "/api/v1/models/{unit}/{model}/flags", READERS),
+    (
+        "PUT",
+        "/api/v1/models/{unit}/{model}/flags/{environment}/{flag}",
+        &["mlops", "compliance", "admin"],
+    ),
     ("GET", "/api/v1/models/{unit}/{model}/routing", READERS),
     (
         "PUT",
@@ -292,6 +298,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
             },
         )
         .replace("BLOB", &artifact_digest())
+        .replace("{flag}", "serving")
         .replace("{seq}", "1")
         .replace("{id}", "1")
         + &if path.ends_with("/consistency") {
@@ -332,6 +339,9 @@ fn body(method: &str, path: &str, fixture: &Fixture, role: &str) -> Option<Value
             json!({"reason": role})
         }
         ("POST", "/api/v1/promotions/{id}/review") => json!({"comment": role}),
+        ("PUT", "/api/v1/models/{unit}/{model}/flags/{environment}/{flag}") => {
+            json!({"enabled": false, "reason": role})
+        }
         ("PUT", "/api/v1/models/{unit}/{model}/routing/{environment}") => {
             json!({"canary_weight_bp": 0, "reason": role})
         }

@@ -965,6 +965,97 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
         .unwrap();
     assert_eq!(pinned["model_version"], "1.1.0");
 
+    // Kill switches: `serving` off answers 503 on the next requests; a capability flag off
+    // with a fallback sends those requests to the fallback; OFREP reports both.
+    let flag = |name: &'static str, body: Value| {
+        let (http, url, token) = (http.clone(), url.clone(), dave.token.clone());
+        async move {
+            let answer = http
+                .put(format!(
+                    "{url}/api/v1/models/retail/credit/flags/staging/{name}"
+                ))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+        }
+    };
+    let infer_status = |capability: Option<&'static str>| {
+        let (http, base, one) = (http.clone(), base.clone(), one.clone());
+        async move {
+            let mut request = http.post(format!("{base}/infer")).json(&one);
+            if let Some(capability) = capability {
+                request = request.header("x-steward-capability", capability);
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap())
+        }
+    };
+    flag(
+        "serving",
+        serde_json::json!({"enabled": false, "reason": "bad scores"}),
+    )
+    .await;
+    let mut switched_off = false;
+    for _ in 0..40 {
+        let (status, body) = infer_status(None).await;
+        if status == 503 {
+            assert!(
+                body["error"].as_str().unwrap().contains("switched off"),
+                "{body}"
+            );
+            switched_off = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        switched_off,
+        "the kill switch did not take effect within 10 s"
+    );
+    let ofrep: Value = http
+        .post(format!(
+            "{url}/ofrep/v1/evaluate/flags/retail:credit:staging:serving"
+        ))
+        .json(&serde_json::json!({"context": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ofrep["value"], false, "{ofrep}");
+    flag(
+        "serving",
+        serde_json::json!({"enabled": true, "reason": "fixed"}),
+    )
+    .await;
+    flag("explanations", serde_json::json!({"enabled": false, "fallback": canary, "reason": "explanations are slow"})).await;
+    let mut fell_back = false;
+    for _ in 0..40 {
+        let (status, body) = infer_status(Some("explanations")).await;
+        if status == 200 && body["model_version"] == "1.1.0" {
+            fell_back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        fell_back,
+        "the capability flag's fallback did not take effect within 10 s"
+    );
+    // Every such request now (not the canary's random half): ten in a row.
+    for _ in 0..10 {
+        let (status, body) = infer_status(Some("explanations")).await;
+        assert_eq!(
+            (status, body["model_version"].clone()),
+            (200, serde_json::json!("1.1.0"))
+        );
+    }
+
     // Production serves nothing yet; the API's own routes are unaffected.
     let production = http
         .get(format!("{url}/v2/models/retail:credit"))
