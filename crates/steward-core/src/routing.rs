@@ -27,6 +27,12 @@ pub struct RoutingRule {
     /// it, each request is drawn at random.
     #[serde(default)]
     pub sticky_header: Option<String>,
+    /// A shadow version that gets a copy of a share of requests (off the response path).
+    #[serde(default)]
+    pub shadow: Option<String>,
+    /// Share of requests copied to the shadow, in basis points: 0..=10000.
+    #[serde(default)]
+    pub shadow_share_bp: u32,
 }
 
 impl RoutingRule {
@@ -40,6 +46,15 @@ impl RoutingRule {
         }
         if self.canary.is_none() && self.canary_weight_bp > 0 {
             problems.push("canary_weight_bp: there is no canary to send requests to".into());
+        }
+        if self.shadow_share_bp > BUCKETS {
+            problems.push(format!(
+                "shadow_share_bp: {} is more than {BUCKETS} (100 %)",
+                self.shadow_share_bp
+            ));
+        }
+        if self.shadow.is_none() && self.shadow_share_bp > 0 {
+            problems.push("shadow_share_bp: there is no shadow to copy requests to".into());
         }
         if let Some(header) = &self.sticky_header
             && (header.is_empty()
@@ -78,6 +93,11 @@ pub fn to_canary(rule: &RoutingRule, model: &str, key: Option<&str>, random: u32
     bucket < rule.canary_weight_bp
 }
 
+/// Whether a request is copied to the shadow (`random` uniform over `u32`).
+pub fn to_shadow(rule: &RoutingRule, random: u32) -> bool {
+    rule.shadow.is_some() && random % BUCKETS < rule.shadow_share_bp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +107,8 @@ mod tests {
             canary: Some(format!("sha256:{}", "c".repeat(64))),
             canary_weight_bp: weight,
             sticky_header: Some("x-user-id".into()),
+            shadow: None,
+            shadow_share_bp: 0,
         }
     }
 
@@ -143,12 +165,22 @@ mod tests {
             canary: None,
             canary_weight_bp: 10,
             sticky_header: Some("x y".into()),
+            shadow: None,
+            shadow_share_bp: 5,
         };
         let problems = none.problems().join("; ");
         assert!(
             problems.contains("no canary") && problems.contains("`x y` is not a header name"),
             "{problems}"
         );
+        assert!(
+            problems.contains("no shadow to copy requests to"),
+            "{problems}"
+        );
+        let mut shadowed = rule(0);
+        shadowed.shadow = Some("sha256:s".into());
+        shadowed.shadow_share_bp = 2500;
+        assert!(to_shadow(&shadowed, 2499) && !to_shadow(&shadowed, 2500));
         assert!(rule(10_001).problems()[0].contains("more than 10000"));
     }
 }

@@ -10,5 +10,5 @@ pub mod oip;
 pub mod runtime;
 pub mod tensor;
 
-pub use oip::{Canary, Deployment, Flag, Gateway, Limits, Table};
+pub use oip::{Canary, Deployment, Flag, Gateway, Limits, Shadow, Table};
 pub use runtime::OnnxModel;

@@ -30,6 +30,12 @@ pub struct Metrics {
     pub requests: Family<Outcome, Counter>,
     pub latency: Family<Deployed, Histogram>,
     pub confidence: Family<Deployed, Histogram>,
+    /// Shadow runs by outcome (`match`, `differ`, `error`); the version is the shadow's.
+    pub shadow: Family<Outcome, Counter>,
+    /// The largest absolute difference between shadow and served outputs, per request.
+    pub shadow_difference: Family<Deployed, Histogram>,
+    /// Copies not made because the shadow's in-flight bound was reached.
+    pub shadow_dropped: Family<Deployed, Counter>,
 }
 
 impl Default for Metrics {
@@ -58,11 +64,34 @@ impl Default for Metrics {
             "The highest class probability of each predicted row (outputs of shape [N, K], K >= 2, values in [0, 1])",
             confidence.clone(),
         );
+        let shadow = Family::<Outcome, Counter>::default();
+        registry.register(
+            "shadow_runs",
+            "Requests copied to a shadow version, by outcome (code: match, differ, error) and the shadow's version",
+            shadow.clone(),
+        );
+        let shadow_difference = Family::<Deployed, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-7, 10.0, 8))
+        });
+        registry.register(
+            "shadow_difference",
+            "Largest absolute difference between a shadow's outputs and the served ones, per request",
+            shadow_difference.clone(),
+        );
+        let shadow_dropped = Family::<Deployed, Counter>::default();
+        registry.register(
+            "shadow_dropped",
+            "Copies to a shadow not made because its in-flight bound was reached",
+            shadow_dropped.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             confidence,
+            shadow,
+            shadow_difference,
+            shadow_dropped,
         }
     }
 }

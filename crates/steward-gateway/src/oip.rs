@@ -95,7 +95,19 @@ pub struct Table {
     pub canaries: BTreeMap<(String, String), Canary>,
     /// `(environment, model name)` → flag name → state. A flag not listed is on.
     pub flags: BTreeMap<(String, String), BTreeMap<String, Flag>>,
+    /// `(environment, model name)` → the shadow that gets copies of requests there.
+    pub shadows: BTreeMap<(String, String), Shadow>,
 }
+
+/// A shadow: a version that gets a copy of a share of requests, off the response path.
+#[derive(Clone)]
+pub struct Shadow {
+    pub deployment: Arc<Deployment>,
+    pub share_bp: u32,
+}
+
+/// Bound on shadow runs in flight at once (then copies are dropped and counted).
+pub const SHADOW_IN_FLIGHT_MAX: usize = 32;
 
 /// A feature flag's state: off answers 503, or sends the requests to `fallback`.
 #[derive(Clone)]
@@ -134,6 +146,7 @@ fn draw() -> u32 {
 /// The data plane's shared state.
 pub struct Gateway {
     table: RwLock<Arc<Table>>,
+    shadow_slots: Arc<tokio::sync::Semaphore>,
     /// Set once the first routing table is in place.
     loaded: std::sync::atomic::AtomicBool,
     pub limits: Limits,
@@ -145,6 +158,7 @@ impl Gateway {
     pub fn new(limits: Limits, server_version: &str) -> Gateway {
         Gateway {
             table: RwLock::new(Arc::new(Table::default())),
+            shadow_slots: Arc::new(tokio::sync::Semaphore::new(SHADOW_IN_FLIGHT_MAX)),
             loaded: std::sync::atomic::AtomicBool::new(false),
             limits,
             server_version: server_version.to_owned(),
@@ -371,6 +385,97 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
     }
 }
 
+/// Runs the shadow on a copy of the inputs, off the response path, bounded in flight (a
+/// copy that finds no slot is dropped and counted); compares its outputs with the served
+/// ones and counts the outcome. Its answer is never returned.
+fn start_shadow(
+    gateway: &Gateway,
+    shadow: Arc<Deployment>,
+    labels: &crate::metrics::Deployed,
+    inputs: Vec<tensor::Tensor>,
+    served: Vec<tensor::Tensor>,
+) {
+    let shadow_labels = crate::metrics::Deployed {
+        model: labels.model.clone(),
+        version: shadow.version.clone(),
+        environment: labels.environment.clone(),
+    };
+    let Ok(slot) = gateway.shadow_slots.clone().try_acquire_owned() else {
+        gateway
+            .metrics
+            .shadow_dropped
+            .get_or_create(&shadow_labels)
+            .inc();
+        return;
+    };
+    let (runs, differences) = (
+        gateway.metrics.shadow.clone(),
+        gateway.metrics.shadow_difference.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let outcome = match shadow.model.run(&inputs) {
+            Ok(outputs) => {
+                let difference = largest_difference(&served, &outputs);
+                if let Some(difference) = difference {
+                    differences
+                        .get_or_create(&shadow_labels)
+                        .observe(difference);
+                }
+                match difference {
+                    Some(difference) if difference <= 1e-6 => "match",
+                    _ => "differ",
+                }
+            }
+            Err(_) => "error",
+        };
+        runs.get_or_create(&crate::metrics::Outcome {
+            model: shadow_labels.model.clone(),
+            version: shadow_labels.version.clone(),
+            environment: shadow_labels.environment.clone(),
+            code: outcome.to_owned(),
+        })
+        .inc();
+    });
+}
+
+/// The largest absolute difference between two sets of outputs (by name; `None` when their
+/// names, shapes or kinds differ).
+fn largest_difference(served: &[tensor::Tensor], shadow: &[tensor::Tensor]) -> Option<f64> {
+    let mut largest: f64 = 0.0;
+    for output in served {
+        let other = shadow.iter().find(|other| other.name == output.name)?;
+        if other.shape != output.shape {
+            return None;
+        }
+        let pairs: Vec<(f64, f64)> = match (&output.elements, &other.elements) {
+            (tensor::Elements::Float(a), tensor::Elements::Float(b)) => {
+                a.iter().copied().zip(b.iter().copied()).collect()
+            }
+            (tensor::Elements::Int(a), tensor::Elements::Int(b)) => a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64, y as f64))
+                .collect(),
+            (tensor::Elements::Uint(a), tensor::Elements::Uint(b)) => a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64, y as f64))
+                .collect(),
+            (tensor::Elements::Bool(a), tensor::Elements::Bool(b)) => a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (f64::from(u8::from(x)), f64::from(u8::from(y))))
+                .collect(),
+            _ => return None,
+        };
+        for (x, y) in pairs {
+            largest = largest.max((x - y).abs());
+        }
+    }
+    Some(largest)
+}
+
 /// An OFREP flag key: `unit:model:environment:flag` (no part of it may hold a `:`).
 fn ofrep_value(key: &str, flag: &Flag) -> Value {
     json!({
@@ -565,13 +670,28 @@ async fn infer(
     body: Bytes,
 ) -> Result<Response, OipError> {
     let deployment = route(&gateway, &env, &name, version.as_deref(), &headers)?;
+    // A copy for the shadow, for unpinned requests its share selects.
+    let shadow = version
+        .is_none()
+        .then(|| {
+            gateway
+                .table()
+                .shadows
+                .get(&(env.clone(), name.clone()))
+                .cloned()
+        })
+        .flatten()
+        .filter(|shadow| {
+            shadow.share_bp > 0 && draw() % steward_core::routing::BUCKETS < shadow.share_bp
+        })
+        .map(|shadow| shadow.deployment);
     let started = std::time::Instant::now();
     let labels = crate::metrics::Deployed {
         model: deployment.name.clone(),
         version: deployment.version.clone(),
         environment: env.clone(),
     };
-    let answer = infer_deployed(&gateway, &deployment, &labels, headers, body).await;
+    let answer = infer_deployed(&gateway, &deployment, &labels, shadow, headers, body).await;
     let code = match &answer {
         Ok(response) => response.status(),
         Err(error) => error.status,
@@ -598,6 +718,7 @@ async fn infer_deployed(
     gateway: &Gateway,
     deployment: &Deployment,
     labels: &crate::metrics::Deployed,
+    shadow: Option<Arc<Deployment>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OipError> {
@@ -718,6 +839,7 @@ async fn infer_deployed(
     {
         return Err(bad(format!("the model has no output `{unknown}`")));
     }
+    let shadow_inputs = shadow.as_ref().map(|_| inputs.clone());
     // Bounded: a slot per running inference, then the CPU-bound work off the async workers.
     let timeout = gateway.limits.inference_timeout;
     let run = async {
@@ -749,6 +871,9 @@ async fn infer_deployed(
             format!("the inference took longer than {timeout:?}"),
         )
     })??;
+    if let (Some(shadow), Some(inputs)) = (shadow, shadow_inputs) {
+        start_shadow(gateway, shadow, labels, inputs, outputs.clone());
+    }
     // Prediction confidence: the top probability of each row of class-probability outputs.
     for output in &outputs {
         if let (tensor::Elements::Float(values), [rows, classes]) =

@@ -360,3 +360,85 @@ async fn readiness_waits_for_the_first_table_and_unknown_paths_answer_json() {
         assert!(body["error"].is_string(), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_shadow_gets_copies_off_the_response_path_and_its_differences_are_counted() {
+    let limits = Limits::default();
+    let gateway = Arc::new(Gateway::new(limits.clone(), "test"));
+    let load = |file: &str| {
+        let bytes =
+            std::fs::read(format!("{}/test_data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Arc::new(OnnxModel::load(&bytes).unwrap())
+    };
+    let deployment = |version: &str, file: &str| {
+        Arc::new(Deployment::new(
+            "retail:credit".into(),
+            version.into(),
+            format!("sha256:{version}"),
+            load(file),
+            &limits,
+        ))
+    };
+    let mut table = Table::default();
+    table
+        .environments
+        .entry("production".into())
+        .or_default()
+        .insert("retail:credit".into(), deployment("1.0.0", "logreg.onnx"));
+    table.shadows.insert(
+        ("production".into(), "retail:credit".into()),
+        steward_gateway::Shadow {
+            deployment: deployment("2.0.0", "mlp.onnx"),
+            share_bp: 10_000,
+        },
+    );
+    gateway.swap(table);
+    let request = json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [44200, 0.29, 29, 3, 1, 20350]}]});
+    for _ in 0..5 {
+        let (status, _, body) = call(
+            &gateway,
+            "POST",
+            "/v2/models/retail:credit/infer",
+            Some(request.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body["model_version"], "1.0.0",
+            "the shadow's answer is never returned"
+        );
+    }
+    let labels = r#"model="retail:credit",version="2.0.0",environment="production""#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = gateway.metrics.encode();
+        if text.contains(&format!(
+            "steward_shadow_runs_total{{{labels},code=\"differ\"}} 5"
+        )) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        text.contains(&format!(
+            "steward_shadow_runs_total{{{labels},code=\"differ\"}} 5"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("steward_shadow_difference_count{{{labels}}} 5")),
+        "{text}"
+    );
+    // Pinned requests are not copied.
+    call(
+        &gateway,
+        "POST",
+        "/v2/models/retail:credit/versions/1.0.0/infer",
+        Some(request),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(gateway.metrics.encode().contains(&format!(
+        "steward_shadow_runs_total{{{labels},code=\"differ\"}} 5"
+    )));
+}

@@ -945,8 +945,8 @@ impl AuditedTx {
     pub async fn insert_routing_rule(&mut self, rule: &RoutingRuleRow) -> Result<(), StoreError> {
         let seq = self.next_seq() as i64;
         let query = sqlx::query(
-            "INSERT INTO routing_rules (business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, reason, set_by, set_at, audit_seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO routing_rules (business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, shadow_digest, shadow_share_bp, reason, set_by, set_at, audit_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&rule.business_unit)
         .bind(&rule.model)
@@ -954,6 +954,8 @@ impl AuditedTx {
         .bind(&rule.canary_digest)
         .bind(rule.canary_weight_bp)
         .bind(&rule.sticky_header)
+        .bind(&rule.shadow_digest)
+        .bind(rule.shadow_share_bp)
         .bind(&rule.reason)
         .bind(&rule.set_by)
         .bind(&rule.set_at)

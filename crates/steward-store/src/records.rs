@@ -296,6 +296,8 @@ pub struct RoutingRuleRow {
     pub canary_digest: Option<String>,
     pub canary_weight_bp: i64,
     pub sticky_header: Option<String>,
+    pub shadow_digest: Option<String>,
+    pub shadow_share_bp: i64,
     pub reason: String,
     pub set_by: String,
     pub set_at: String,
@@ -320,7 +322,7 @@ pub struct FlagRow {
 
 pub(crate) const FLAG_COLUMNS: &str = "id, business_unit, model, environment, flag, enabled, fallback_digest, reason, set_by, set_at, audit_seq";
 
-pub(crate) const ROUTING_COLUMNS: &str = "id, business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, reason, set_by, set_at, audit_seq";
+pub(crate) const ROUTING_COLUMNS: &str = "id, business_unit, model, environment, canary_digest, canary_weight_bp, sticky_header, shadow_digest, shadow_share_bp, reason, set_by, set_at, audit_seq";
 
 pub(crate) const PROMOTION_COLUMNS: &str = "id, business_unit, model, environment, digest, state, template, reason, emergency_reason, requested_by, requested_at, expires_at, gates, closed_by, closed_at, close_reason, previous_digest, reviewed_by, reviewed_at, review_comment, change_record, impact_statement, audit_seq";
 

@@ -106,6 +106,15 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 kind: Kind::Canary(rule),
             });
         }
+        if let (true, Some(shadow)) = (served, rule.shadow_digest.as_deref()) {
+            wanted.push(Wanted {
+                unit: &rule.business_unit,
+                model: &rule.model,
+                environment: &rule.environment,
+                digest: shadow,
+                kind: Kind::Shadow(rule),
+            });
+        }
     }
     for flag in &flags {
         if let Some(fallback) = flag.fallback_digest.as_deref() {
@@ -163,6 +172,7 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 .and_then(|models| models.get(&name)),
             Kind::Canary(_) => current.canaries.get(&key).map(|canary| &canary.deployment),
             Kind::Fallback => None,
+            Kind::Shadow(_) => current.shadows.get(&key).map(|shadow| &shadow.deployment),
         }
         .filter(|deployment| deployment.digest == digest)
         .cloned();
@@ -189,11 +199,22 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                     .or_default()
                     .insert(name, deployment);
             }
+            Kind::Shadow(rule) => {
+                table.shadows.insert(
+                    key,
+                    steward_gateway::Shadow {
+                        deployment,
+                        share_bp: u32::try_from(rule.shadow_share_bp).unwrap_or(0),
+                    },
+                );
+            }
             Kind::Canary(rule) => {
                 let rule = steward_core::routing::RoutingRule {
                     canary: rule.canary_digest.clone(),
                     canary_weight_bp: u32::try_from(rule.canary_weight_bp).unwrap_or(0),
                     sticky_header: rule.sticky_header.clone(),
+                    shadow: rule.shadow_digest.clone(),
+                    shadow_share_bp: u32::try_from(rule.shadow_share_bp).unwrap_or(0),
                 };
                 table
                     .canaries
@@ -231,9 +252,12 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
     let in_use = |digest: &String| {
         aliases.iter().any(|alias| {
             alias.digest.as_ref() == Some(digest) || alias.previous_digest.as_ref() == Some(digest)
-        }) || rules
+        }) || rules.iter().any(|rule| {
+            rule.canary_digest.as_ref() == Some(digest)
+                || rule.shadow_digest.as_ref() == Some(digest)
+        }) || flags
             .iter()
-            .any(|rule| rule.canary_digest.as_ref() == Some(digest))
+            .any(|flag| flag.fallback_digest.as_ref() == Some(digest))
     };
     serving.loaded.retain(|digest, _| in_use(digest));
     serving.failed.retain(|digest, _| in_use(digest));
@@ -253,6 +277,7 @@ struct Wanted<'a> {
 enum Kind<'a> {
     Stable,
     Canary(&'a steward_store::RoutingRuleRow),
+    Shadow(&'a steward_store::RoutingRuleRow),
     Fallback,
 }
 

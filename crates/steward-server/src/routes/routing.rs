@@ -31,6 +31,14 @@ pub struct NewRouting {
     /// A request header whose value keeps a caller on one side.
     #[serde(default)]
     pub sticky_header: Option<String>,
+    /// A shadow version's digest: it gets a copy of a share of requests, off the response
+    /// path; its answers are compared with the served ones, never returned.
+    #[serde(default)]
+    pub shadow: Option<String>,
+    /// Share of requests copied to the shadow, in basis points (0 to 10000).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10000)]
+    pub shadow_share_bp: u32,
     #[schema(min_length = 1)]
     pub reason: String,
 }
@@ -39,6 +47,7 @@ fn rule_json(row: &RoutingRuleRow) -> Value {
     json!({
         "environment": row.environment, "canary": row.canary_digest,
         "canary_weight_bp": row.canary_weight_bp, "sticky_header": row.sticky_header,
+        "shadow": row.shadow_digest, "shadow_share_bp": row.shadow_share_bp,
         "reason": row.reason, "set_by": row.set_by, "set_at": row.set_at, "audit_seq": row.audit_seq,
     })
 }
@@ -95,6 +104,8 @@ pub async fn set(
         canary: body.canary.clone(),
         canary_weight_bp: body.canary_weight_bp,
         sticky_header: body.sticky_header.clone(),
+        shadow: body.shadow.clone(),
+        shadow_share_bp: body.shadow_share_bp,
     };
     let mut problems = rule.problems();
     if body.reason.trim().is_empty() {
@@ -111,7 +122,10 @@ pub async fn set(
         .alias(&unit, &name, &environment, None)
         .await?
         .and_then(|alias| alias.digest);
-    if let Some(canary) = &rule.canary {
+    // A canary takes real traffic and a shadow sees real inputs: both must pass the
+    // environment's gates as a promotion would.
+    for (role, candidate) in [("canary", &rule.canary), ("shadow", &rule.shadow)] {
+        let Some(canary) = candidate else { continue };
         let (version, _) = load_version(&app, canary).await?;
         if version.business_unit != unit || version.model != name {
             return Err(ApiError::Unprocessable {
@@ -121,7 +135,7 @@ pub async fn set(
         }
         let Some(stable) = &stable else {
             return Err(ApiError::Conflict(format!(
-                "`{environment}` has no stable version yet: promote one before adding a canary"
+                "`{environment}` has no stable version yet: promote one before adding a {role}"
             )));
         };
         if stable == canary {
@@ -145,7 +159,7 @@ pub async fn set(
                 .map(|result| format!("{}: {}", result.gate, result.message))
                 .collect();
             return Err(ApiError::Conflict(format!(
-                "a canary takes real traffic, so it must pass `{environment}`'s gates first: {}",
+                "a {role} takes real traffic, so it must pass `{environment}`'s gates first: {}",
                 blocking.join("; ")
             )));
         }
@@ -158,6 +172,8 @@ pub async fn set(
         canary_digest: rule.canary.clone(),
         canary_weight_bp: i64::from(rule.canary_weight_bp),
         sticky_header: rule.sticky_header.clone(),
+        shadow_digest: rule.shadow.clone(),
+        shadow_share_bp: i64::from(rule.shadow_share_bp),
         reason: body.reason.clone(),
         set_by: caller.name.clone(),
         set_at: app.now(),
@@ -174,6 +190,7 @@ pub async fn set(
             json!({
                 "environment": environment, "stable": stable, "canary": row.canary_digest,
                 "canary_weight_bp": row.canary_weight_bp, "sticky_header": row.sticky_header,
+                "shadow": row.shadow_digest, "shadow_share_bp": row.shadow_share_bp,
                 "reason": row.reason,
             }),
             &decision,

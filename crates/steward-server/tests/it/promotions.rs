@@ -933,6 +933,22 @@ async fn a_canary_is_set_only_beside_a_stable_version_and_only_if_it_passes_the_
     let ok = set("staging", canary.clone(), world.mlops.clone()).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["stable"], v1.as_str());
+    // A shadow sees real inputs: the same rules; a share without a shadow is refused.
+    let shareless = set(
+        "staging",
+        json!({"shadow_share_bp": 100, "reason": "x"}),
+        world.mlops.clone(),
+    )
+    .await;
+    assert_eq!(shareless.status, 422, "{}", shareless.body);
+    let shadow = set(
+        "staging",
+        json!({"shadow": v2, "shadow_share_bp": 2500, "reason": "compare 1.1 quietly"}),
+        world.mlops.clone(),
+    )
+    .await;
+    assert_eq!(shadow.status, 200, "{}", shadow.body);
+    assert_eq!(shadow.body["shadow_share_bp"], 2500);
     // Production has no stable version either; and a canary there would face its gates.
     let production = set("production", canary, world.mlops.clone()).await;
     assert_eq!(production.status, 409, "{}", production.body);
@@ -944,8 +960,16 @@ async fn a_canary_is_set_only_beside_a_stable_version_and_only_if_it_passes_the_
             None,
         )
         .await;
+    // A rule replaces the one before it: the shadow rule ended the canary.
     assert_eq!(
-        shown.body["items"][0]["canary_weight_bp"], 1000,
+        shown.body["items"][0]["canary"],
+        Value::Null,
+        "{}",
+        shown.body
+    );
+    assert_eq!(
+        shown.body["items"][0]["shadow"],
+        v2.as_str(),
         "{}",
         shown.body
     );

@@ -1,6 +1,7 @@
 -- Canary routing (issue 5): per model and environment, beside the alias (the stable
 -- version). Append-only like alias moves: the latest row of a (unit, model, environment)
--- is in force; a rule without a canary ends the canary.
+-- is in force; a rule without a canary ends the canary. A shadow version gets a copy of
+-- a share of requests, off the response path; its answers are compared, never returned.
 CREATE TABLE routing_rules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     business_unit TEXT NOT NULL,
@@ -9,6 +10,8 @@ CREATE TABLE routing_rules (
     canary_digest TEXT,
     canary_weight_bp INTEGER NOT NULL,
     sticky_header TEXT,
+    shadow_digest TEXT,
+    shadow_share_bp INTEGER NOT NULL,
     reason TEXT NOT NULL,
     set_by TEXT NOT NULL,
     set_at TEXT NOT NULL,
