@@ -532,18 +532,18 @@ async fn unknown_path() -> Response {
     )
 }
 
-/// The deployment an inference goes to: the version the path pins (stable or canary), else
-/// the canary for the requests its rule sends there (sticky by header), else the stable one.
+/// The deployment an inference goes to. Kill switches first (the deployment's, then the
+/// capability the request names); then the version the path pins; then, unpinned, the
+/// canary for the requests its rule sends there (sticky by header); else the stable one.
 fn route(
-    gateway: &Gateway,
+    table: &Table,
     env: &str,
     name: &str,
     version: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Arc<Deployment>, OipError> {
-    let table = gateway.table();
-    // Kill switches first: the deployment's, then the capability the request names.
-    if let Some(flags) = table.flags.get(&(env.to_owned(), name.to_owned())) {
+    let key = (env.to_owned(), name.to_owned());
+    if let Some(flags) = table.flags.get(&key) {
         let capability = headers
             .get(CAPABILITY_HEADER)
             .and_then(|value| value.to_str().ok());
@@ -559,35 +559,28 @@ fn route(
             }
         }
     }
-    if let Some(canary) = table.canaries.get(&(env.to_owned(), name.to_owned())) {
-        match version {
-            Some(version) if version == canary.deployment.version => {
-                return Ok(canary.deployment.clone());
-            }
-            Some(_) => {}
-            None => {
-                let key = canary
-                    .rule
-                    .sticky_header
-                    .as_deref()
-                    .and_then(|header| headers.get(header))
-                    .and_then(|value| value.to_str().ok());
-                if steward_core::routing::to_canary(&canary.rule, name, key, draw()) {
-                    return Ok(canary.deployment.clone());
-                }
-            }
+    if let (None, Some(canary)) = (version, table.canaries.get(&key)) {
+        let sticky = canary
+            .rule
+            .sticky_header
+            .as_deref()
+            .and_then(|header| headers.get(header))
+            .and_then(|value| value.to_str().ok());
+        if steward_core::routing::to_canary(&canary.rule, name, sticky, draw()) {
+            return Ok(canary.deployment.clone());
         }
     }
-    lookup(gateway, env, name, version)
+    resolve(table, env, name, version)
 }
 
-fn lookup(
-    gateway: &Gateway,
+/// The deployment a path names: the version it pins (the stable one or the canary), or
+/// the stable one.
+fn resolve(
+    table: &Table,
     env: &str,
     name: &str,
     version: Option<&str>,
 ) -> Result<Arc<Deployment>, OipError> {
-    let table = gateway.table();
     let deployment = table
         .environments
         .get(env)
@@ -598,18 +591,25 @@ fn lookup(
                 format!("model `{name}` is not served in `{env}`"),
             )
         })?;
-    if let Some(version) = version
-        && version != deployment.version
-    {
-        return Err(OipError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "model `{name}` version `{version}` is not served in `{env}` (it serves {})",
-                deployment.version
-            ),
-        ));
+    match version {
+        None => Ok(deployment.clone()),
+        Some(version) if version == deployment.version => Ok(deployment.clone()),
+        Some(version) => table
+            .canaries
+            .get(&(env.to_owned(), name.to_owned()))
+            .map(|canary| &canary.deployment)
+            .filter(|canary| canary.version == version)
+            .cloned()
+            .ok_or_else(|| {
+                OipError::new(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "model `{name}` version `{version}` is not served in `{env}` (it serves {})",
+                        deployment.version
+                    ),
+                )
+            }),
     }
-    Ok(deployment.clone())
 }
 
 async fn model_metadata(
@@ -618,12 +618,9 @@ async fn model_metadata(
     name: String,
     version: Option<String>,
 ) -> Result<Response, OipError> {
-    let deployment = match version.as_deref() {
-        Some(_) => route(&gateway, &env, &name, version.as_deref(), &HeaderMap::new())?,
-        None => lookup(&gateway, &env, &name, None)?,
-    };
-    let canary = gateway
-        .table()
+    let table = gateway.table();
+    let deployment = resolve(&table, &env, &name, version.as_deref())?;
+    let canary = table
         .canaries
         .get(&(env.clone(), name.clone()))
         .map(|canary| canary.deployment.version.clone());
@@ -651,10 +648,7 @@ async fn model_ready(
     name: String,
     version: Option<String>,
 ) -> Result<Response, OipError> {
-    let deployment = match version.as_deref() {
-        Some(_) => route(&gateway, &env, &name, version.as_deref(), &HeaderMap::new())?,
-        None => lookup(&gateway, &env, &name, None)?,
-    };
+    let deployment = resolve(&gateway.table(), &env, &name, version.as_deref())?;
     Ok(json_response(
         StatusCode::OK,
         json!({"name": deployment.name, "ready": true}),
@@ -669,17 +663,13 @@ async fn infer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OipError> {
-    let deployment = route(&gateway, &env, &name, version.as_deref(), &headers)?;
+    // One snapshot of the table decides the whole request.
+    let table = gateway.table();
+    let deployment = route(&table, &env, &name, version.as_deref(), &headers)?;
     // A copy for the shadow, for unpinned requests its share selects.
     let shadow = version
         .is_none()
-        .then(|| {
-            gateway
-                .table()
-                .shadows
-                .get(&(env.clone(), name.clone()))
-                .cloned()
-        })
+        .then(|| table.shadows.get(&(env.clone(), name.clone())).cloned())
         .flatten()
         .filter(|shadow| {
             shadow.share_bp > 0 && draw() % steward_core::routing::BUCKETS < shadow.share_bp

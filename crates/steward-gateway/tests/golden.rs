@@ -442,3 +442,43 @@ async fn a_shadow_gets_copies_off_the_response_path_and_its_differences_are_coun
         "steward_shadow_runs_total{{{labels},code=\"differ\"}} 5"
     )));
 }
+
+#[tokio::test]
+async fn a_kill_switch_stops_inference_but_metadata_still_describes_the_pinned_version() {
+    let gateway = gateway();
+    let mut table = Table::default();
+    for (env, models) in &gateway.table().environments {
+        table.environments.insert(env.clone(), models.clone());
+    }
+    table
+        .flags
+        .entry(("production".into(), "retail:logreg".into()))
+        .or_default()
+        .insert(
+            "serving".into(),
+            steward_gateway::Flag {
+                enabled: false,
+                fallback: None,
+            },
+        );
+    gateway.swap(table);
+    let (status, _, body) = call(
+        &gateway,
+        "GET",
+        "/v2/models/retail:logreg/versions/1.0.0",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["versions"], json!(["1.0.0"]));
+    let request = json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}]});
+    let (status, _, body) = call(
+        &gateway,
+        "POST",
+        "/v2/models/retail:logreg/versions/1.0.0/infer",
+        Some(request),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("switched off"));
+}

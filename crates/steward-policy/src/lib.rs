@@ -337,6 +337,47 @@ pub struct Request {
     pub token_issuer: Option<String>,
 }
 
+impl Request {
+    /// A request with no optional facts: add those a decision needs with `..`.
+    pub fn new(
+        principal: &str,
+        roles: Vec<String>,
+        action: Action,
+        resource: Resource,
+        now: i64,
+    ) -> Request {
+        Request {
+            principal: principal.to_owned(),
+            certified_until: 0,
+            roles,
+            action,
+            resource,
+            now,
+            production: None,
+            version_deprecated: None,
+            forbidding_term: None,
+            vulnerability: None,
+            classification_violation: None,
+            freeze_window: None,
+            gate_documentation: None,
+            gate_checklist: None,
+            gate_board_quorum: None,
+            gate_dpo: None,
+            gate_drift: None,
+            gate_api_compatibility: None,
+            gate_change_record: None,
+            gate_cab: None,
+            gate_pre_mortem: None,
+            gate_maintenance_window: None,
+            emergency: None,
+            granted_role: None,
+            granted_global: None,
+            target_is_self: None,
+            token_issuer: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub allowed: bool,

@@ -21,35 +21,13 @@ fn model() -> ModelFacts {
 }
 
 fn request(principal: &str, roles: &[&str], action: Action, resource: Resource) -> Request {
-    Request {
-        principal: principal.into(),
-        certified_until: 0,
-        roles: roles.iter().map(|role| role.to_string()).collect(),
+    Request::new(
+        principal,
+        roles.iter().map(|role| role.to_string()).collect(),
         action,
         resource,
-        now: 1_800_000_000,
-        production: None,
-        version_deprecated: None,
-        forbidding_term: None,
-        vulnerability: None,
-        classification_violation: None,
-        freeze_window: None,
-        gate_documentation: None,
-        gate_checklist: None,
-        gate_board_quorum: None,
-        gate_dpo: None,
-        gate_drift: None,
-        gate_api_compatibility: None,
-        gate_change_record: None,
-        gate_cab: None,
-        gate_pre_mortem: None,
-        gate_maintenance_window: None,
-        emergency: None,
-        granted_role: None,
-        granted_global: None,
-        target_is_self: None,
-        token_issuer: None,
-    }
+        1_800_000_000,
+    )
 }
 
 fn version_by(author: &str) -> Resource {

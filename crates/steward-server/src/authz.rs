@@ -183,11 +183,6 @@ pub enum RoleScope {
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     pub production: Option<bool>,
-    pub version_deprecated: Option<bool>,
-    pub forbidding_term: Option<String>,
-    pub vulnerability: Option<String>,
-    pub classification_violation: Option<String>,
-    pub freeze_window: Option<String>,
     pub granted_role: Option<String>,
     pub granted_global: Option<bool>,
     pub target_is_self: Option<bool>,
@@ -357,27 +352,11 @@ pub async fn authorize(
     scope: RoleScope,
     facts: Facts,
 ) -> Result<Decision, ApiError> {
-    let forbidding_term = facts.forbidding_term.clone();
-    let vulnerability = facts.vulnerability.clone();
-    let classification_violation = facts.classification_violation.clone();
-    let freeze_window = facts.freeze_window.clone();
     let decision = decide(app, caller, resource.clone(), &scope, facts);
     if decision.allowed {
         return Ok(decision);
     }
-    refuse(
-        app,
-        caller,
-        &resource,
-        decision,
-        [
-            forbidding_term,
-            vulnerability,
-            freeze_window,
-            classification_violation,
-        ],
-    )
-    .await
+    refuse(app, caller, &resource, decision).await
 }
 
 /// The policy's decision for the caller's action, without recording anything (for
@@ -389,38 +368,19 @@ pub fn decide(
     scope: &RoleScope,
     facts: Facts,
 ) -> Decision {
+    let roles = caller
+        .roles(scope)
+        .into_iter()
+        .map(|role| role.as_str().to_owned())
+        .collect();
     let request = PolicyRequest {
-        principal: caller.name.clone(),
         certified_until: caller.certified_until,
-        roles: caller
-            .roles(scope)
-            .into_iter()
-            .map(|role| role.as_str().to_owned())
-            .collect(),
-        action: caller.action,
-        resource,
-        now: app.now_unix(),
         production: facts.production,
-        version_deprecated: facts.version_deprecated,
-        forbidding_term: facts.forbidding_term.clone(),
-        vulnerability: facts.vulnerability.clone(),
-        classification_violation: facts.classification_violation.clone(),
-        freeze_window: facts.freeze_window.clone(),
-        gate_documentation: None,
-        gate_checklist: None,
-        gate_board_quorum: None,
-        gate_dpo: None,
-        gate_drift: None,
-        gate_api_compatibility: None,
-        gate_change_record: None,
-        gate_cab: None,
-        gate_pre_mortem: None,
-        gate_maintenance_window: None,
-        emergency: None,
         granted_role: facts.granted_role,
         granted_global: facts.granted_global,
         target_is_self: facts.target_is_self,
         token_issuer: Some(caller.token_issuer.clone()),
+        ..PolicyRequest::new(&caller.name, roles, caller.action, resource, app.now_unix())
     };
     app.engine.authorize(&request)
 }
@@ -430,12 +390,6 @@ async fn refuse(
     caller: &Caller,
     resource: &Resource,
     decision: Decision,
-    [
-        forbidding_term,
-        vulnerability,
-        freeze_window,
-        classification_violation,
-    ]: [Option<String>; 4],
 ) -> Result<Decision, ApiError> {
     let decision_json = caller.decision_json(&decision);
     let draft = EventDraft {
@@ -446,44 +400,12 @@ async fn refuse(
         decision: decision_json.clone(),
     };
     crate::routes::append_event(app, draft).await?;
-    let mut message = format!(
+    let message = format!(
         "`{}` may not {} here: {}",
         caller.name,
         caller.action.as_str(),
         decision.reasons.join(", ")
     );
-    if let Some(term) = forbidding_term.filter(|_| {
-        decision
-            .reasons
-            .iter()
-            .any(|reason| reason == "steward.terms.usage")
-    }) {
-        message.push_str(&format!(" (usage term {term})"));
-    }
-    if let Some(finding) = vulnerability.filter(|_| {
-        decision
-            .reasons
-            .iter()
-            .any(|reason| reason == "steward.supply-chain.vulnerable")
-    }) {
-        message.push_str(&format!(" ({finding})"));
-    }
-    if let Some(window) = freeze_window.filter(|_| {
-        decision
-            .reasons
-            .iter()
-            .any(|reason| reason == "steward.change.freeze")
-    }) {
-        message.push_str(&format!(" ({window})"));
-    }
-    if let Some(fields) = classification_violation.filter(|_| {
-        decision
-            .reasons
-            .iter()
-            .any(|reason| reason == "steward.data.classification")
-    }) {
-        message.push_str(&format!(" ({fields})"));
-    }
     Err(ApiError::Forbidden {
         message,
         decision: decision_json,

@@ -154,11 +154,52 @@ impl Evaluation {
     }
 }
 
+/// Where a promotion of `model` to `env` goes, and the deployment template that decides
+/// its gates (none matching is the caller's configuration problem, named).
+fn template_of<'a>(
+    app: &'a App,
+    model: &steward_store::Model,
+    env: &steward_store::Environment,
+) -> Result<(Target, &'a promotion::DeploymentTemplate), ApiError> {
+    let target = Target {
+        environment: env.name.clone(),
+        production: env.production,
+        business_unit: model.business_unit.clone(),
+        risk_class: model.risk_class.clone(),
+        tier: model.tier,
+        category: model.category.clone(),
+    };
+    let template = app.gates.template_for(&target).ok_or_else(|| ApiError::Unprocessable {
+        message: format!(
+            "no deployment template matches a promotion of `{}/{}` to `{}`; add one to the gate configuration",
+            model.business_unit, model.name, env.name
+        ),
+        details: Value::Null,
+    })?;
+    Ok((target, template))
+}
+
 /// Who asks for the move: the requester's roles and certification, read now.
 struct Requester {
     name: String,
     roles: Vec<String>,
     certified_until: i64,
+}
+
+impl Requester {
+    /// A policy request of the requester's on the model, with no facts yet.
+    fn request(&self, app: &App, action: Action, model: &steward_store::Model) -> PolicyRequest {
+        PolicyRequest {
+            certified_until: self.certified_until,
+            ..PolicyRequest::new(
+                &self.name,
+                self.roles.clone(),
+                action,
+                Resource::Model(facts_of(model)),
+                app.now_unix(),
+            )
+        }
+    }
 }
 
 async fn requester(app: &App, name: &str, unit: &str) -> Result<Requester, ApiError> {
@@ -221,21 +262,7 @@ async fn evaluate(
         change,
     } = *proposal;
     let unit = &model.business_unit;
-    let target = Target {
-        environment: env.name.clone(),
-        production: env.production,
-        business_unit: unit.clone(),
-        risk_class: model.risk_class.clone(),
-        tier: model.tier,
-        category: model.category.clone(),
-    };
-    let template = app.gates.template_for(&target).ok_or_else(|| ApiError::Unprocessable {
-        message: format!(
-            "no deployment template matches a promotion of `{unit}/{}` to `{}`; add one to the gate configuration",
-            model.name, env.name
-        ),
-        details: Value::Null,
-    })?;
+    let (target, template) = template_of(app, model, env)?;
     let manifest: Option<VersionManifest> = serde_json::from_str(&version.manifest).ok();
     let missing_documentation = match &manifest {
         Some(manifest) => {
@@ -387,12 +414,7 @@ async fn evaluate(
             .and_then(GateResult::fact)
     };
     let request = PolicyRequest {
-        principal: requester.name.clone(),
         certified_until: requester.certified_until,
-        roles: requester.roles.clone(),
-        action: Action::AliasSet,
-        resource: Resource::Model(facts_of(model)),
-        now: app.now_unix(),
         production: Some(env.production),
         version_deprecated: Some(deprecated),
         forbidding_term,
@@ -414,10 +436,7 @@ async fn evaluate(
         gate_pre_mortem: finding("steward.change.pre-mortem"),
         gate_maintenance_window: finding("steward.change.maintenance-window"),
         emergency: Some(emergency),
-        granted_role: None,
-        granted_global: None,
-        target_is_self: None,
-        token_issuer: None,
+        ..requester.request(app, Action::AliasSet, model)
     };
     let decision = app.engine.authorize(&request);
     // A finding the decision did not act on was waived (the emergency path, or an
@@ -512,10 +531,7 @@ async fn evaluate_promotion(
     // The emergency path holds only while the requester may still take it.
     let emergency = promotion.emergency_reason.is_some()
         && requester_may(app, &requester, Action::PromotionEmergency, &model);
-    let change: Option<promotion::ChangeRecord> = promotion
-        .change_record
-        .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok());
+    let change = change_of(promotion);
     let proposal = Proposal {
         version: &version,
         model: &model,
@@ -526,6 +542,48 @@ async fn evaluate_promotion(
         change: change.as_ref(),
     };
     evaluate(app, &proposal, verify).await
+}
+
+/// The change record filed with a request.
+fn change_of(promotion: &Promotion) -> Option<promotion::ChangeRecord> {
+    promotion
+        .change_record
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+}
+
+/// The open (unexpired) request for a version in an environment, if any, with its
+/// approvals (roles read now) and change record: what a gate check or a canary is judged
+/// with, as applying the request would be.
+struct OpenRequest {
+    promotion: Option<Promotion>,
+    approvals: Vec<ApprovalFacts>,
+    change: Option<promotion::ChangeRecord>,
+}
+
+async fn open_request(
+    app: &App,
+    version: &steward_store::Version,
+    model: &steward_store::Model,
+    env: &steward_store::Environment,
+) -> Result<OpenRequest, ApiError> {
+    let promotion = app
+        .store
+        .open_promotion_of(&version.digest, &env.name)
+        .await?
+        .filter(|promotion| app.now() < promotion.expires_at);
+    let (approvals, change) = match &promotion {
+        Some(promotion) => (
+            current_approvals(app, promotion.id, &model.business_unit).await?,
+            change_of(promotion),
+        ),
+        None => (Vec::new(), None),
+    };
+    Ok(OpenRequest {
+        promotion,
+        approvals,
+        change,
+    })
 }
 
 /// A promotion's approvals with each approver's roles as they are now: a role revoked
@@ -551,36 +609,9 @@ fn requester_may(
     action: Action,
     model: &steward_store::Model,
 ) -> bool {
-    let request = PolicyRequest {
-        principal: requester.name.clone(),
-        certified_until: requester.certified_until,
-        roles: requester.roles.clone(),
-        action,
-        resource: Resource::Model(facts_of(model)),
-        now: app.now_unix(),
-        production: None,
-        version_deprecated: None,
-        forbidding_term: None,
-        vulnerability: None,
-        classification_violation: None,
-        freeze_window: None,
-        gate_documentation: None,
-        gate_checklist: None,
-        gate_board_quorum: None,
-        gate_dpo: None,
-        gate_drift: None,
-        gate_api_compatibility: None,
-        gate_change_record: None,
-        gate_cab: None,
-        gate_pre_mortem: None,
-        gate_maintenance_window: None,
-        emergency: None,
-        granted_role: None,
-        granted_global: None,
-        target_is_self: None,
-        token_issuer: None,
-    };
-    app.engine.authorize(&request).allowed
+    app.engine
+        .authorize(&requester.request(app, action, model))
+        .allowed
 }
 
 fn draft(
@@ -860,21 +891,7 @@ pub async fn request(
         .await?;
         decision_json["emergency"] = emergency.decision_json(&decision);
     }
-    let target = Target {
-        environment: env.name.clone(),
-        production: env.production,
-        business_unit: unit.clone(),
-        risk_class: model.risk_class.clone(),
-        tier: model.tier,
-        category: model.category.clone(),
-    };
-    let template = app.gates.template_for(&target).ok_or_else(|| ApiError::Unprocessable {
-        message: format!(
-            "no deployment template matches a promotion of `{unit}/{}` to `{}`; add one to the gate configuration",
-            model.name, env.name
-        ),
-        details: Value::Null,
-    })?;
+    let (target, template) = template_of(&app, &model, &env)?;
     let requester = requester(&app, &caller.name, &unit).await?;
     let proposal = Proposal {
         version: &version,
@@ -1473,27 +1490,17 @@ pub async fn check(
     )
     .await?;
     let env = load_environment(&app, &query.environment).await?;
-    let open = app
-        .store
-        .open_promotion_of(&version.digest, &env.name)
-        .await?
-        .filter(|promotion| app.now() < promotion.expires_at);
-    let change: Option<promotion::ChangeRecord> = open
-        .as_ref()
-        .and_then(|promotion| promotion.change_record.as_deref())
-        .and_then(|text| serde_json::from_str(text).ok());
-    let (requester_name, approvals, emergency) = match &open {
+    let OpenRequest {
+        promotion: open,
+        approvals,
+        change,
+    } = open_request(&app, &version, &model, &env).await?;
+    let (requester_name, emergency) = match &open {
         Some(promotion) => (
             promotion.requested_by.clone(),
-            app.store
-                .promotion_approvals(promotion.id)
-                .await?
-                .iter()
-                .map(approval_facts)
-                .collect(),
             promotion.emergency_reason.is_some() || query.emergency,
         ),
-        None => (caller.name.clone(), Vec::new(), query.emergency),
+        None => (caller.name.clone(), query.emergency),
     };
     let requester = requester(&app, &requester_name, &model.business_unit).await?;
     let proposal = Proposal {
@@ -1652,19 +1659,9 @@ pub(super) async fn canary_gates(
     model: &steward_store::Model,
     env: &steward_store::Environment,
 ) -> Result<Evaluation, ApiError> {
-    let open = app
-        .store
-        .open_promotion_of(&version.digest, &env.name)
-        .await?
-        .filter(|promotion| app.now() < promotion.expires_at);
-    let approvals = match &open {
-        Some(promotion) => current_approvals(app, promotion.id, &model.business_unit).await?,
-        None => Vec::new(),
-    };
-    let change: Option<promotion::ChangeRecord> = open
-        .as_ref()
-        .and_then(|promotion| promotion.change_record.as_deref())
-        .and_then(|text| serde_json::from_str(text).ok());
+    let OpenRequest {
+        approvals, change, ..
+    } = open_request(app, version, model, env).await?;
     let requester = requester(app, requester_name, &model.business_unit).await?;
     let proposal = Proposal {
         version,
