@@ -6,6 +6,8 @@ set -euo pipefail
 bin=$1 python=$2 promtool=$3
 work=$(mktemp -d)
 "$bin" init --data-dir "$work/data" >/dev/null
+# Every request is logged (outside a canary phase too), so the log can be checked.
+printf 'request_log_sample_bp = 10000\n' >> "$work/data/steward.toml"
 "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:18556 2>"$work/serve.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
@@ -25,7 +27,15 @@ digest=$(STEWARD_TOKEN=$alice "$bin" versions register retail/credit --dir "$wor
 promoted=$(STEWARD_TOKEN=$dave "$bin" promote "$digest" --to staging --reason "OIP interop" -o json)
 grep -q '"state": "applied"' <<<"$promoted"
 for _ in $(seq 1 40); do curl -sf http://127.0.0.1:18556/env/staging/v2/models/retail:credit/ready >/dev/null && break; sleep 0.25; done
-"$python" .ci/oip_clients.py 127.0.0.1:18556 /env/staging retail:credit crates/steward-gateway/test_data/golden.json mlp
+"$python" .ci/oip_clients.py 127.0.0.1:18556 /env/staging retail:credit crates/steward-gateway/test_data/golden.json mlp "$dave"
+# W3C trace context: the caller's trace is joined (traceresponse names it) and recorded.
+traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+curl -sf -D "$work/headers.txt" -o /dev/null -X POST -H 'content-type: application/json' -H "traceparent: $traceparent" \
+  -d '{"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [1, 2, 3, 4, 5, 6]}]}' \
+  http://127.0.0.1:18556/env/staging/v2/models/retail:credit/infer
+grep -qi '^traceresponse: 00-4bf92f3577b34da6a3ce929d0e0e4736-' "$work/headers.txt"
+for _ in $(seq 1 40); do grep -rqs 4bf92f3577b34da6a3ce929d0e0e4736 "$work/data/requests" && break; sleep 0.25; done
+"$python" .ci/reqlog_check.py "$work/data/requests" 5 "$traceparent"
 # The kill switch: off, the next requests get 503 and OFREP says so; on again, served.
 STEWARD_TOKEN=$dave "$bin" flags set retail/credit serving --env staging --off --reason "CI kill switch" >/dev/null
 off=0
@@ -47,7 +57,9 @@ done
 
 # The metrics the requests above left, as Prometheus' own linter reads them.
 curl -sf http://127.0.0.1:18556/metrics > "$work/metrics.txt"
-grep -q 'steward_inference_requests_total{model="retail:credit",version="1.0.0",environment="staging",code="200"}' "$work/metrics.txt"
+grep -q 'steward_inference_requests_total{model="retail:credit",version="1.0.0",environment="staging",tenant="",code="200"}' "$work/metrics.txt"
 grep -q 'steward_prediction_confidence_bucket' "$work/metrics.txt"
+grep -q "steward_input_feature_values_total{model=\"retail:credit\",version=\"1.0.0\",environment=\"staging\",feature=\"features\[5\]\"}" "$work/metrics.txt"
+grep -q "steward_request_log_records_total{outcome=\"written\"}" "$work/metrics.txt"
 "$promtool" check metrics < "$work/metrics.txt"
 echo "promtool accepts /metrics"

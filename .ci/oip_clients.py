@@ -4,7 +4,10 @@ protocol's OpenAPI document). Metadata, readiness and inference on the
 gateway's fixture model, predictions against the committed onnxruntime goldens, and the
 error cases a client must be able to tell apart.
 
-usage: oip_clients.py HOST:PORT PATH_PREFIX MODEL GOLDEN_JSON GOLDEN_MODEL"""
+A versioned path pins a version, which only callers allowed to pin may do: PIN_TOKEN is
+the token of one (sent as `Authorization: Bearer`); without it the server answers 401.
+
+usage: oip_clients.py HOST:PORT PATH_PREFIX MODEL GOLDEN_JSON GOLDEN_MODEL PIN_TOKEN"""
 
 import json
 import sys
@@ -13,7 +16,8 @@ import numpy as np
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-address, prefix, model, golden_path, golden_model = sys.argv[1:6]
+address, prefix, model, golden_path, golden_model, pin_token = sys.argv[1:7]
+pin_headers = {"Authorization": f"Bearer {pin_token}"}
 golden = json.load(open(golden_path))
 cases = golden["models"][golden_model]["cases"]
 features = np.array([case["features"] for case in cases], dtype=np.float32)
@@ -47,7 +51,7 @@ for binary in (True, False):
 # Pinned to the served version by path.
 inputs = [httpclient.InferInput("features", [1, 6], "FP32")]
 inputs[0].set_data_from_numpy(features[:1])
-result = client.infer(model, inputs, model_version=version)
+result = client.infer(model, inputs, model_version=version, headers=pin_headers)
 assert abs(float(result.as_numpy("probabilities")[0, 1]) - expected[0, 1]) <= 1e-5
 
 
@@ -59,6 +63,8 @@ def status_of(call):
     raise AssertionError("the call succeeded")
 
 
+status, message = status_of(lambda: client.infer(model, inputs, model_version=version))
+assert str(status) == "401" and "Authorization" in message, (status, message)
 status, message = status_of(lambda: client.get_model_metadata("nope:nope"))
 assert str(status) == "404", (status, message)
 status, message = status_of(lambda: client.get_model_metadata(model, model_version="0.0.0-none"))
@@ -80,7 +86,9 @@ from open_inference.openapi.core.api_error import ApiError  # noqa: E402
 from open_inference.openapi.errors import BadRequestError, NotFoundError  # noqa: E402
 from open_inference.openapi.types import InferenceRequest, RequestInput  # noqa: E402
 
-oip = OpenInferenceClient(base_url=f"http://{address}{prefix}")
+import httpx  # noqa: E402
+
+oip = OpenInferenceClient(base_url=f"http://{address}{prefix}", httpx_client=httpx.Client(headers=pin_headers))
 oip.check_server_liveness()
 oip.check_server_readiness()
 server = oip.read_server_metadata()

@@ -16,3 +16,4 @@ pub mod manifest;
 pub mod promotion;
 pub mod routing;
 pub mod schema;
+pub mod token;

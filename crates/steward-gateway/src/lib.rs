@@ -7,8 +7,10 @@
 pub mod binary;
 pub mod metrics;
 pub mod oip;
+pub mod reqlog;
 pub mod runtime;
 pub mod tensor;
+pub mod trace;
 
-pub use oip::{Canary, Deployment, Flag, Gateway, Limits, Shadow, Table};
+pub use oip::{Canary, Deployment, Flag, Gateway, Limits, Pinner, Shadow, Table};
 pub use runtime::OnnxModel;

@@ -1,19 +1,30 @@
-//! Prometheus metrics of the data plane (M1): requests by outcome, latency, and the
-//! confidence of predictions, labelled by model, version and environment. Labels are low
-//! cardinality by construction: models and versions are what the aliases point to, the
-//! code is one of a handful of statuses.
+//! Prometheus metrics of the data plane (M1, M6): requests by outcome, latency, and the
+//! confidence of predictions, labelled by model, version, environment and tenant; a
+//! summary (count, sum, sum of squares) of every numeric input feature; the request log's
+//! outcomes. Labels are low cardinality by construction: models and versions are what the
+//! aliases point to, the code is one of a handful of statuses, tenants are capped at
+//! `TENANT_LABELS_MAX` (later ones are labelled `other`), and features at
+//! `FEATURE_COLUMNS_MAX` per input (features carry no tenant).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
 use prometheus_client::registry::Registry;
+
+/// Distinct tenant label values, at most (later tenants are labelled `other`).
+pub const TENANT_LABELS_MAX: usize = 64;
+/// Columns of one input summarised per feature, at most (the first ones).
+pub const FEATURE_COLUMNS_MAX: usize = 64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Deployed {
     pub model: String,
     pub version: String,
     pub environment: String,
+    /// The caller's tenant (`x-steward-tenant`), empty when none was given.
+    pub tenant: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -21,8 +32,57 @@ pub struct Outcome {
     pub model: String,
     pub version: String,
     pub environment: String,
+    pub tenant: String,
     /// The HTTP status answered.
     pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LogOutcome {
+    /// `written`, `dropped` (the queue was full) or `failed` (the write failed).
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Feature {
+    pub model: String,
+    pub version: String,
+    pub environment: String,
+    /// `input` for a vector, `input[column]` for a column of a matrix.
+    pub feature: String,
+}
+
+/// The running summary of one feature: finite values seen, their sum and sum of squares
+/// (mean and standard deviation over a window follow in PromQL), and non-finite values.
+#[derive(Clone, Default)]
+pub struct FeatureSummary {
+    pub count: Counter,
+    pub sum: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub sum_squares: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub non_finite: Counter,
+}
+
+impl FeatureSummary {
+    pub fn observe(&self, values: impl Iterator<Item = f64>) {
+        let (mut count, mut sum, mut squares, mut bad) = (0u64, 0.0, 0.0, 0u64);
+        for value in values {
+            if value.is_finite() {
+                count += 1;
+                sum += value;
+                squares += value * value;
+            } else {
+                bad += 1;
+            }
+        }
+        if count > 0 {
+            self.count.inc_by(count);
+            self.sum.inc_by(sum);
+            self.sum_squares.inc_by(squares);
+        }
+        if bad > 0 {
+            self.non_finite.inc_by(bad);
+        }
+    }
 }
 
 pub struct Metrics {
@@ -36,6 +96,12 @@ pub struct Metrics {
     pub shadow_difference: Family<Deployed, Histogram>,
     /// Copies not made because the shadow's in-flight bound was reached.
     pub shadow_dropped: Family<Deployed, Counter>,
+    /// Request log records by outcome.
+    pub request_log: Family<LogOutcome, Counter>,
+    feature_count: Family<Feature, Counter>,
+    feature_sum: Family<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    feature_sum_squares: Family<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    feature_non_finite: Family<Feature, Counter>,
 }
 
 impl Default for Metrics {
@@ -84,8 +150,44 @@ impl Default for Metrics {
             "Copies to a shadow not made because its in-flight bound was reached",
             shadow_dropped.clone(),
         );
+        let request_log = Family::<LogOutcome, Counter>::default();
+        registry.register(
+            "request_log_records",
+            "Request log records by outcome: written, dropped (the writer's queue was full) or failed (the write failed)",
+            request_log.clone(),
+        );
+        let feature_count = Family::<Feature, Counter>::default();
+        registry.register(
+            "input_feature_values",
+            "Finite values of each numeric input feature seen (per column of a matrix input)",
+            feature_count.clone(),
+        );
+        let feature_sum = Family::<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "input_feature_sum",
+            "Sum of the finite values of each numeric input feature (mean over a window: delta of this over increase of steward_input_feature_values_total)",
+            feature_sum.clone(),
+        );
+        let feature_sum_squares =
+            Family::<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "input_feature_sum_squares",
+            "Sum of the squares of the finite values of each numeric input feature (for the standard deviation)",
+            feature_sum_squares.clone(),
+        );
+        let feature_non_finite = Family::<Feature, Counter>::default();
+        registry.register(
+            "input_feature_non_finite",
+            "NaN and infinite values of each numeric input feature",
+            feature_non_finite.clone(),
+        );
         Metrics {
             registry,
+            request_log,
+            feature_count,
+            feature_sum,
+            feature_sum_squares,
+            feature_non_finite,
             requests,
             latency,
             confidence,
@@ -97,6 +199,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The summary handles of one feature (made once per deployment and feature, so the
+    /// hot path does not build labels).
+    pub fn feature(&self, labels: &Feature) -> FeatureSummary {
+        FeatureSummary {
+            count: self.feature_count.get_or_create(labels).clone(),
+            sum: self.feature_sum.get_or_create(labels).clone(),
+            sum_squares: self.feature_sum_squares.get_or_create(labels).clone(),
+            non_finite: self.feature_non_finite.get_or_create(labels).clone(),
+        }
+    }
+
     /// The Prometheus text exposition format (0.0.4). The client writes OpenMetrics, whose
     /// counter families are named without `_total`; Prometheus' format names them as their
     /// samples, so HELP and TYPE of counters get the suffix, and `# EOF` is dropped.

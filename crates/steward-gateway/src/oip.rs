@@ -9,8 +9,8 @@
 //! - Errors are `{"error": "…"}` with `Content-Type: application/json` exactly: 400 bad
 //!   input, 404 unknown model or version, 503 not ready or busy, 500 otherwise.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,8 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::reqlog::{FieldClasses, Record, RequestLog, Route};
 use crate::runtime::OnnxModel;
 use crate::tensor::{self, Datatype};
+use crate::trace::TraceContext;
 
 /// The protocol extensions this server implements (server metadata).
 pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
@@ -65,7 +67,11 @@ pub struct Deployment {
     /// The governed version id.
     pub digest: String,
     pub model: Arc<OnnxModel>,
+    /// The classification of each input and output (request log redaction).
+    pub classes: Arc<FieldClasses>,
     slots: Arc<tokio::sync::Semaphore>,
+    /// Summary handles per input (by the model's input order), one per feature.
+    features: OnceLock<Vec<Vec<crate::metrics::FeatureSummary>>>,
 }
 
 impl Deployment {
@@ -81,9 +87,89 @@ impl Deployment {
             version,
             digest,
             model,
+            classes: Arc::new(FieldClasses::default()),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_inferences)),
+            features: OnceLock::new(),
         }
     }
+
+    /// The deployment with its schema's field classifications.
+    pub fn with_classes(mut self, classes: FieldClasses) -> Deployment {
+        self.classes = Arc::new(classes);
+        self
+    }
+
+    /// Adds numeric inputs to the per-feature summaries: a vector is one feature, each
+    /// column of a matrix is one (the first `FEATURE_COLUMNS_MAX`).
+    fn summarise(
+        &self,
+        metrics: &crate::metrics::Metrics,
+        environment: &str,
+        inputs: &[tensor::Tensor],
+    ) {
+        let summaries = self.features.get_or_init(|| {
+            self.model
+                .inputs
+                .iter()
+                .map(|spec| {
+                    let columns = match spec.shape.as_slice() {
+                        [_, columns] => usize::try_from(*columns).unwrap_or(0),
+                        [_] => 1,
+                        _ => 0,
+                    }
+                    .min(crate::metrics::FEATURE_COLUMNS_MAX);
+                    (0..columns)
+                        .map(|column| {
+                            metrics.feature(&crate::metrics::Feature {
+                                model: self.name.clone(),
+                                version: self.version.clone(),
+                                environment: environment.to_owned(),
+                                feature: if spec.shape.len() == 2 {
+                                    format!("{}[{column}]", spec.name)
+                                } else {
+                                    spec.name.clone()
+                                },
+                            })
+                        })
+                        .collect()
+                })
+                .collect()
+        });
+        for (spec, summaries) in self.model.inputs.iter().zip(summaries) {
+            let Some(input) = inputs.iter().find(|input| input.name == spec.name) else {
+                continue;
+            };
+            let width = match input.shape.as_slice() {
+                [_, columns] => usize::try_from(*columns).unwrap_or(0),
+                _ => 1,
+            };
+            if width == 0 {
+                continue;
+            }
+            for (column, summary) in summaries.iter().enumerate() {
+                match &input.elements {
+                    tensor::Elements::Float(values) => {
+                        summary.observe(values.iter().skip(column).step_by(width).copied())
+                    }
+                    tensor::Elements::Int(values) => summary
+                        .observe(values.iter().skip(column).step_by(width).map(|&v| v as f64)),
+                    tensor::Elements::Uint(values) => summary
+                        .observe(values.iter().skip(column).step_by(width).map(|&v| v as f64)),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// A caller allowed to pin versions by the versioned path: the hash of its token's
+/// secret, and where it may pin (decided by the policy when the table is built).
+#[derive(Debug, Clone)]
+pub struct Pinner {
+    pub user: String,
+    pub secret_hash: String,
+    /// `(environment, model name)`.
+    pub grants: BTreeSet<(String, String)>,
 }
 
 /// The routing table: environment → model name → stable deployment, and canaries beside
@@ -97,6 +183,8 @@ pub struct Table {
     pub flags: BTreeMap<(String, String), BTreeMap<String, Flag>>,
     /// `(environment, model name)` → the shadow that gets copies of requests there.
     pub shadows: BTreeMap<(String, String), Shadow>,
+    /// Token id → who may pin versions where.
+    pub pinners: BTreeMap<String, Pinner>,
 }
 
 /// A shadow: a version that gets a copy of a share of requests, off the response path.
@@ -129,9 +217,14 @@ pub struct Canary {
     pub rule: steward_core::routing::RoutingRule,
 }
 
-/// A uniform draw for requests without a sticky key (not for secrets: a counter hashed
-/// with this process's random hasher keys).
+/// A uniform draw for requests without a sticky key.
 fn draw() -> u32 {
+    random_u64() as u32
+}
+
+/// Uniform random bits for draws and ids (not for secrets: a counter hashed with this
+/// process's random hasher keys).
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
@@ -140,8 +233,11 @@ fn draw() -> u32 {
         .get_or_init(std::collections::hash_map::RandomState::new)
         .build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    hasher.finish() as u32
+    hasher.finish()
 }
+
+/// The request header naming the caller's tenant (metrics label and request log).
+pub const TENANT_HEADER: &str = "x-steward-tenant";
 
 /// The data plane's shared state.
 pub struct Gateway {
@@ -152,6 +248,10 @@ pub struct Gateway {
     pub limits: Limits,
     pub server_version: String,
     pub metrics: crate::metrics::Metrics,
+    /// Where logged requests go; `None`: nothing is logged.
+    pub request_log: Option<RequestLog>,
+    /// Tenant label values in use (bounded by `TENANT_LABELS_MAX`).
+    tenants: RwLock<BTreeSet<String>>,
 }
 
 impl Gateway {
@@ -163,7 +263,63 @@ impl Gateway {
             limits,
             server_version: server_version.to_owned(),
             metrics: crate::metrics::Metrics::default(),
+            request_log: None,
+            tenants: RwLock::new(BTreeSet::new()),
         }
+    }
+
+    /// Starts request logging (the writer thread) with this gateway's metrics.
+    pub fn with_request_log(
+        mut self,
+        config: crate::reqlog::LogConfig,
+    ) -> std::io::Result<Gateway> {
+        self.request_log = Some(RequestLog::start(config, &self.metrics)?);
+        Ok(self)
+    }
+
+    /// The tenant label of a request: its `x-steward-tenant` (a name: lowercase letters,
+    /// digits, `.`, `_`, `-`, up to 63), `other` once `TENANT_LABELS_MAX` are in use, or
+    /// empty when none is given.
+    fn tenant(&self, headers: &HeaderMap) -> Result<(String, Option<String>), OipError> {
+        let Some(value) = headers.get(TENANT_HEADER) else {
+            return Ok((String::new(), None));
+        };
+        let tenant = value
+            .to_str()
+            .ok()
+            .filter(|text| {
+                !text.is_empty()
+                    && text.len() <= 63
+                    && text.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
+            })
+            .ok_or_else(|| {
+                OipError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{TENANT_HEADER} must be a name: lowercase letters, digits, `.`, `_`, `-`, up to 63"),
+                )
+            })?
+            .to_owned();
+        let known = match self.tenants.read() {
+            Ok(tenants) => tenants.contains(&tenant),
+            Err(poisoned) => poisoned.into_inner().contains(&tenant),
+        };
+        if known {
+            return Ok((tenant.clone(), Some(tenant)));
+        }
+        let mut tenants = match self.tenants.write() {
+            Ok(tenants) => tenants,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let label =
+            if tenants.len() < crate::metrics::TENANT_LABELS_MAX || tenants.contains(&tenant) {
+                tenants.insert(tenant.clone());
+                tenant.clone()
+            } else {
+                "other".to_owned()
+            };
+        Ok((label, Some(tenant)))
     }
 
     /// The current table (a snapshot: later swaps do not change it).
@@ -392,13 +548,14 @@ fn start_shadow(
     gateway: &Gateway,
     shadow: Arc<Deployment>,
     labels: &crate::metrics::Deployed,
-    inputs: Vec<tensor::Tensor>,
-    served: Vec<tensor::Tensor>,
+    inputs: Arc<Vec<tensor::Tensor>>,
+    served: Arc<Vec<tensor::Tensor>>,
 ) {
     let shadow_labels = crate::metrics::Deployed {
         model: labels.model.clone(),
         version: shadow.version.clone(),
         environment: labels.environment.clone(),
+        tenant: labels.tenant.clone(),
     };
     let Ok(slot) = gateway.shadow_slots.clone().try_acquire_owned() else {
         gateway
@@ -433,6 +590,7 @@ fn start_shadow(
             model: shadow_labels.model.clone(),
             version: shadow_labels.version.clone(),
             environment: shadow_labels.environment.clone(),
+            tenant: shadow_labels.tenant.clone(),
             code: outcome.to_owned(),
         })
         .inc();
@@ -541,7 +699,7 @@ fn route(
     name: &str,
     version: Option<&str>,
     headers: &HeaderMap,
-) -> Result<Arc<Deployment>, OipError> {
+) -> Result<(Arc<Deployment>, Route), OipError> {
     let key = (env.to_owned(), name.to_owned());
     if let Some(flags) = table.flags.get(&key) {
         let capability = headers
@@ -550,7 +708,7 @@ fn route(
         for flag_name in std::iter::once(KILL_SWITCH).chain(capability) {
             if let Some(flag) = flags.get(flag_name).filter(|flag| !flag.enabled) {
                 return match &flag.fallback {
-                    Some(fallback) => Ok(fallback.clone()),
+                    Some(fallback) => Ok((fallback.clone(), Route::Fallback)),
                     None => Err(OipError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!("`{flag_name}` of model `{name}` is switched off in `{env}`"),
@@ -567,10 +725,60 @@ fn route(
             .and_then(|header| headers.get(header))
             .and_then(|value| value.to_str().ok());
         if steward_core::routing::to_canary(&canary.rule, name, sticky, draw()) {
-            return Ok(canary.deployment.clone());
+            return Ok((canary.deployment.clone(), Route::Canary));
         }
     }
-    resolve(table, env, name, version)
+    let deployment = resolve(table, env, name, version)?;
+    Ok((
+        deployment,
+        if version.is_some() {
+            Route::Pinned
+        } else {
+            Route::Stable
+        },
+    ))
+}
+
+/// Who pins a version: the caller's token must be one the table lists as allowed to pin
+/// this model in this environment (401 without a valid token, 403 without the grant).
+fn authorize_pin(
+    table: &Table,
+    env: &str,
+    name: &str,
+    headers: &HeaderMap,
+) -> Result<String, OipError> {
+    let unauthenticated = || {
+        OipError::new(
+            StatusCode::UNAUTHORIZED,
+            "a versioned path pins a version, which needs `Authorization: Bearer <token>` of a caller allowed to pin; call the unversioned path to be routed",
+        )
+    };
+    let (id, secret) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| steward_core::token::parse(token.trim()))
+        .ok_or_else(unauthenticated)?;
+    let pinner = table
+        .pinners
+        .get(id)
+        .filter(|pinner| {
+            steward_core::token::hashes_equal(
+                &steward_core::token::hash_secret(secret),
+                &pinner.secret_hash,
+            )
+        })
+        .ok_or_else(unauthenticated)?;
+    if !pinner.grants.contains(&(env.to_owned(), name.to_owned())) {
+        return Err(OipError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "`{}` may not pin versions of `{name}` in `{env}` (policy action version.pin)",
+                pinner.user
+            ),
+        ));
+    }
+    Ok(pinner.user.clone())
 }
 
 /// The deployment a path names: the version it pins (the stable one or the canary), or
@@ -663,25 +871,75 @@ async fn infer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OipError> {
+    let trace = TraceContext::from_headers(&headers);
+    let mut answer = infer_traced(&gateway, env, name, version, headers, body, &trace)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Ok(value) = HeaderValue::from_str(&trace.header()) {
+        answer
+            .headers_mut()
+            .insert(crate::trace::TRACERESPONSE, value);
+    }
+    Ok(answer)
+}
+
+/// What an inference read and answered, for the request log.
+#[derive(Default)]
+struct Exchange {
+    request_id: Option<String>,
+    inputs: Option<Arc<Vec<tensor::Tensor>>>,
+    outputs: Option<Arc<Vec<tensor::Tensor>>>,
+}
+
+async fn infer_traced(
+    gateway: &Gateway,
+    env: String,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    trace: &TraceContext,
+) -> Result<Response, OipError> {
+    let started = std::time::Instant::now();
     // One snapshot of the table decides the whole request.
     let table = gateway.table();
-    let deployment = route(&table, &env, &name, version.as_deref(), &headers)?;
+    let (tenant_label, tenant) = gateway.tenant(&headers)?;
+    if version.is_some() {
+        authorize_pin(&table, &env, &name, &headers)?;
+    }
+    let (deployment, route) = route(&table, &env, &name, version.as_deref(), &headers)?;
+    let key = (env.clone(), name.clone());
+    let canary_phase = table.canaries.contains_key(&key);
+    let log = gateway
+        .request_log
+        .as_ref()
+        .filter(|log| log.wants(canary_phase));
     // A copy for the shadow, for unpinned requests its share selects.
     let shadow = version
         .is_none()
-        .then(|| table.shadows.get(&(env.clone(), name.clone())).cloned())
+        .then(|| table.shadows.get(&key).cloned())
         .flatten()
         .filter(|shadow| {
             shadow.share_bp > 0 && draw() % steward_core::routing::BUCKETS < shadow.share_bp
         })
         .map(|shadow| shadow.deployment);
-    let started = std::time::Instant::now();
     let labels = crate::metrics::Deployed {
         model: deployment.name.clone(),
         version: deployment.version.clone(),
         environment: env.clone(),
+        tenant: tenant_label,
     };
-    let answer = infer_deployed(&gateway, &deployment, &labels, shadow, headers, body).await;
+    let mut exchange = Exchange::default();
+    let answer = infer_deployed(
+        gateway,
+        &deployment,
+        &labels,
+        shadow,
+        &headers,
+        body,
+        &mut exchange,
+    )
+    .await;
     let code = match &answer {
         Ok(response) => response.status(),
         Err(error) => error.status,
@@ -693,14 +951,44 @@ async fn infer(
             model: labels.model.clone(),
             version: labels.version.clone(),
             environment: labels.environment.clone(),
+            tenant: labels.tenant.clone(),
             code: code.as_u16().to_string(),
         })
         .inc();
+    let elapsed = started.elapsed();
     gateway
         .metrics
         .latency
         .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    if let Some(log) = log {
+        log.submit(Record {
+            time: std::time::SystemTime::now(),
+            request_id: exchange
+                .request_id
+                .or_else(|| {
+                    headers
+                        .get("x-request-id")
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(crate::trace::random_id),
+            trace: trace.clone(),
+            model: deployment.name.clone(),
+            version: deployment.version.clone(),
+            digest: deployment.digest.clone(),
+            environment: env,
+            tenant,
+            route,
+            canary_phase,
+            status: code.as_u16(),
+            latency: elapsed,
+            inputs: exchange.inputs,
+            outputs: exchange.outputs,
+            error: answer.as_ref().err().map(|error| error.message.clone()),
+            classes: deployment.classes.clone(),
+        });
+    }
     answer
 }
 
@@ -709,8 +997,9 @@ async fn infer_deployed(
     deployment: &Deployment,
     labels: &crate::metrics::Deployed,
     shadow: Option<Arc<Deployment>>,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     body: Bytes,
+    exchange: &mut Exchange,
 ) -> Result<Response, OipError> {
     let bad = |message: String| OipError::new(StatusCode::BAD_REQUEST, message);
     // With binary tensors, the JSON header comes first and its length is in a header.
@@ -737,6 +1026,7 @@ async fn infer_deployed(
             format!("the request is not JSON: {error}"),
         )
     })?;
+    exchange.request_id = request.get("id").and_then(Value::as_str).map(str::to_owned);
     let inputs_json = request["inputs"]
         .as_array()
         .ok_or_else(|| bad("`inputs` must be an array".into()))?;
@@ -829,6 +1119,9 @@ async fn infer_deployed(
     {
         return Err(bad(format!("the model has no output `{unknown}`")));
     }
+    let inputs = Arc::new(inputs);
+    exchange.inputs = Some(inputs.clone());
+    deployment.summarise(&gateway.metrics, &labels.environment, &inputs);
     let shadow_inputs = shadow.as_ref().map(|_| inputs.clone());
     // Bounded: a slot per running inference, then the CPU-bound work off the async workers.
     let timeout = gateway.limits.inference_timeout;
@@ -861,11 +1154,13 @@ async fn infer_deployed(
             format!("the inference took longer than {timeout:?}"),
         )
     })??;
+    let outputs = Arc::new(outputs);
+    exchange.outputs = Some(outputs.clone());
     if let (Some(shadow), Some(inputs)) = (shadow, shadow_inputs) {
         start_shadow(gateway, shadow, labels, inputs, outputs.clone());
     }
     // Prediction confidence: the top probability of each row of class-probability outputs.
-    for output in &outputs {
+    for output in outputs.iter() {
         if let (tensor::Elements::Float(values), [rows, classes]) =
             (&output.elements, output.shape.as_slice())
             && *classes >= 2

@@ -22,6 +22,31 @@ fn golden() -> Value {
     .unwrap()
 }
 
+/// A token allowed to pin (tests add it to their tables with `pinner`).
+const PIN_ID: &str = "00112233445566ff";
+const PIN_SECRET: &str = "aa00000000000000000000000000000000000000000000000000000000000000";
+
+fn pin_token() -> String {
+    format!("stw_{PIN_ID}_{PIN_SECRET}")
+}
+
+/// Lets the test token pin every deployment of the table.
+fn allow_pins(table: &mut Table) {
+    let grants = table
+        .environments
+        .iter()
+        .flat_map(|(env, models)| models.keys().map(move |name| (env.clone(), name.clone())))
+        .collect();
+    table.pinners.insert(
+        PIN_ID.into(),
+        steward_gateway::Pinner {
+            user: "pat".into(),
+            secret_hash: steward_core::token::hash_secret(PIN_SECRET),
+            grants,
+        },
+    );
+}
+
 fn gateway() -> Arc<Gateway> {
     let limits = Limits::default();
     let gateway = Arc::new(Gateway::new(limits.clone(), "test"));
@@ -45,6 +70,7 @@ fn gateway() -> Arc<Gateway> {
                 )),
             );
     }
+    allow_pins(&mut table);
     gateway.swap(table);
     gateway
 }
@@ -59,6 +85,7 @@ async fn call(
         .method(method)
         .uri(path)
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", pin_token()))
         .body(body.map_or(Body::empty(), |body| Body::from(body.to_string())))
         .unwrap();
     let response = steward_gateway::oip::router(gateway.clone())
@@ -313,7 +340,7 @@ async fn metrics_count_requests_latency_and_confidence_per_deployment() {
             .to_vec(),
     )
     .unwrap();
-    let labels = r#"model="retail:logreg",version="1.0.0",environment="production""#;
+    let labels = r#"model="retail:logreg",version="1.0.0",environment="production",tenant="""#;
     assert!(
         text.contains(&format!(
             "steward_inference_requests_total{{{labels},code=\"200\"}} 2"
@@ -392,6 +419,7 @@ async fn a_shadow_gets_copies_off_the_response_path_and_its_differences_are_coun
             share_bp: 10_000,
         },
     );
+    allow_pins(&mut table);
     gateway.swap(table);
     let request = json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [44200, 0.29, 29, 3, 1, 20350]}]});
     for _ in 0..5 {
@@ -408,7 +436,7 @@ async fn a_shadow_gets_copies_off_the_response_path_and_its_differences_are_coun
             "the shadow's answer is never returned"
         );
     }
-    let labels = r#"model="retail:credit",version="2.0.0",environment="production""#;
+    let labels = r#"model="retail:credit",version="2.0.0",environment="production",tenant="""#;
     let mut text = String::new();
     for _ in 0..100 {
         text = gateway.metrics.encode();
@@ -450,6 +478,7 @@ async fn a_kill_switch_stops_inference_but_metadata_still_describes_the_pinned_v
     for (env, models) in &gateway.table().environments {
         table.environments.insert(env.clone(), models.clone());
     }
+    allow_pins(&mut table);
     table
         .flags
         .entry(("production".into(), "retail:logreg".into()))

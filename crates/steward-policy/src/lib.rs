@@ -130,6 +130,8 @@ pub enum Action {
     RoutingSet,
     #[serde(rename = "flag.set")]
     FlagSet,
+    #[serde(rename = "version.pin")]
+    VersionPin,
 }
 
 impl Action {
@@ -182,6 +184,7 @@ impl Action {
         Action::AliasRollback,
         Action::RoutingSet,
         Action::FlagSet,
+        Action::VersionPin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -235,6 +238,7 @@ impl Action {
             Action::AliasRollback => "alias.rollback",
             Action::RoutingSet => "routing.set",
             Action::FlagSet => "flag.set",
+            Action::VersionPin => "version.pin",
         }
     }
 }

@@ -3,11 +3,9 @@
 //!
 //! Invariant: a token's secret never reaches a log, an error or the audit trail.
 
-use sha2::{Digest as _, Sha256};
-
-pub const TOKEN_PREFIX: &str = "stw_";
-const ID_BYTES: usize = 8;
-const SECRET_BYTES: usize = 32;
+pub use steward_core::token::{
+    ID_BYTES, SECRET_BYTES, TOKEN_PREFIX, hash_secret, hashes_equal, is_token_id, parse,
+};
 
 /// A freshly made token: `text` goes to the user once, `id` and `secret_hash` are stored.
 pub struct NewToken {
@@ -28,38 +26,6 @@ pub fn generate() -> Result<NewToken, getrandom::Error> {
         secret_hash: hash_secret(&secret),
         id,
     })
-}
-
-/// Whether `text` is shaped like a token id (16 lowercase hex digits), the only thing a path
-/// may name a token by.
-pub fn is_token_id(text: &str) -> bool {
-    text.len() == 2 * ID_BYTES
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Splits a presented token into `(id, secret)`; `None` if it is not shaped like one.
-pub fn parse(text: &str) -> Option<(&str, &str)> {
-    let rest = text.strip_prefix(TOKEN_PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    let hex_ok = |part: &str, n_bytes: usize| {
-        part.len() == 2 * n_bytes && part.bytes().all(|b| b.is_ascii_hexdigit())
-    };
-    (hex_ok(id, ID_BYTES) && hex_ok(secret, SECRET_BYTES)).then_some((id, secret))
-}
-
-/// Compares two hex hashes in time independent of where they differ.
-pub fn hashes_equal(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 #[cfg(test)]

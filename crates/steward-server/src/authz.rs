@@ -305,6 +305,12 @@ async fn authenticate(app: &App, header: &str) -> Result<Caller, ApiError> {
     {
         return Err(ApiError::Unauthenticated);
     }
+    token_caller(app, token).await
+}
+
+/// The caller a (checked, unrevoked) token stands for: its user's role bindings and
+/// certification as they are now.
+pub async fn token_caller(app: &App, token: steward_store::Token) -> Result<Caller, ApiError> {
     let bindings = app
         .store
         .role_bindings(&token.user_name)

@@ -18,6 +18,7 @@ pub const TIMEOUT_MS_LIMIT: u64 = 300_000;
 pub const INFLIGHT_REQUESTS_LIMIT: u64 = 100_000;
 pub const USER_REQUESTS_PER_SECOND_LIMIT: u64 = 100_000;
 pub const PAGE_ITEMS_LIMIT: u64 = 100_000;
+pub const REQUEST_LOG_QUEUE_LIMIT: u64 = 10_000_000;
 
 /// The file as written: every key optional, unknown keys refused.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -72,6 +73,14 @@ pub struct RawConfig {
     pub vault_token_file: Option<String>,
     /// Vault Enterprise: the namespace.
     pub vault_namespace: Option<String>,
+    /// The data plane's request log: share of requests logged outside a canary phase, in
+    /// basis points (default 0; during a canary phase every request is logged).
+    pub request_log_sample_bp: Option<u64>,
+    /// The request log's queue in records (default 65,536); when full, records are dropped
+    /// and counted.
+    pub request_log_queue_records: Option<u64>,
+    /// The request log's folder, relative to the data directory (default `requests`).
+    pub request_log_dir: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +110,9 @@ pub struct Config {
     pub gate_config: Option<PathBuf>,
     /// `None`: the local keyring.
     pub vault: Option<crate::keys::VaultSettings>,
+    pub request_log_sample_bp: u32,
+    pub request_log_queue_records: usize,
+    pub request_log_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +212,18 @@ impl Config {
             0,
             86_400,
         );
+        let request_log_sample_bp = limit(
+            "request_log_sample_bp",
+            pick!(request_log_sample_bp).unwrap_or(0),
+            0,
+            10_000,
+        );
+        let request_log_queue_records = limit(
+            "request_log_queue_records",
+            pick!(request_log_queue_records).unwrap_or(65_536),
+            1,
+            REQUEST_LOG_QUEUE_LIMIT,
+        );
         let listen_text = pick!(listen_addr).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let listen_addr = match listen_text.parse() {
             Ok(addr) => addr,
@@ -289,6 +313,10 @@ impl Config {
             policy_dir: data_dir.join(pick!(policy_dir).unwrap_or_else(|| "policies".to_owned())),
             documentation_templates: pick!(documentation_templates).map(|path| data_dir.join(path)),
             sqlite_pages_max: pick!(sqlite_pages_max),
+            request_log_sample_bp: request_log_sample_bp as u32,
+            request_log_queue_records: request_log_queue_records as usize,
+            request_log_dir: data_dir
+                .join(pick!(request_log_dir).unwrap_or_else(|| "requests".to_owned())),
             require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
             advisory_block_severity,
             vault,

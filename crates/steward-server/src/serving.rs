@@ -17,13 +17,22 @@ pub async fn current_aliases(app: &App) -> Result<Vec<AliasMove>, ApiError> {
     Ok(app.store.current_aliases().await?)
 }
 
-/// A deployed version's model file: `(version label, artifact name, bytes)`. The artifact
-/// is the version's only one whose name `pick` accepts; none, or several, is an error.
+/// A deployed version's model file, verified, with what serving it needs to know.
+pub struct ServedArtifact {
+    pub version_label: String,
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// The version's input and output schema (classifications), when it declares one.
+    pub schema: Option<steward_core::schema::DataSchema>,
+}
+
+/// A deployed version's model file. The artifact is the version's only one whose name
+/// `pick` accepts; none, or several, is an error.
 pub async fn verified_artifact(
     app: &App,
     digest: &str,
     pick: impl Fn(&str) -> bool,
-) -> Result<(String, String, Vec<u8>), String> {
+) -> Result<ServedArtifact, String> {
     let version = app
         .store
         .version(digest)
@@ -61,5 +70,89 @@ pub async fn verified_artifact(
     let bytes = crate::routes::blobs::read_blob(app, &blob, MODEL_BYTES_MAX)
         .await
         .map_err(|err| format!("`{name}`: {err}"))?;
-    Ok((version.version_label, name.clone(), bytes))
+    let schema = match manifest.get("schema") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(schema) => Some(
+            serde_json::from_value(schema.clone())
+                .map_err(|err| format!("version `{digest}`: its schema does not parse: {err}"))?,
+        ),
+    };
+    Ok(ServedArtifact {
+        version_label: version.version_label,
+        name: name.clone(),
+        bytes,
+        schema,
+    })
+}
+
+/// A token that may pin versions by the versioned path, and where (the policy's
+/// `version.pin` for its user, with the user's roles as they are now).
+pub struct PinGrant {
+    pub token_id: String,
+    pub user: String,
+    pub secret_hash: String,
+    /// `(environment, business unit, model)`.
+    pub grants: Vec<(String, String, String)>,
+}
+
+/// Who may pin which of `deployments` (`(environment, business unit, model)`), decided
+/// per user (all of a user's tokens carry the same grants) for every token not revoked.
+pub async fn pin_grants(
+    app: &App,
+    deployments: &[(String, String, String)],
+) -> Result<Vec<PinGrant>, ApiError> {
+    use crate::authz::{Facts, RoleScope};
+    let mut targets = Vec::new();
+    for (environment, unit, model) in deployments {
+        let (Some(found), Some(env)) = (
+            app.store.model(unit, model).await?,
+            app.store.environment(environment).await?,
+        ) else {
+            continue;
+        };
+        targets.push((
+            (environment.clone(), unit.clone(), model.clone()),
+            crate::routes::registry::facts_of(&found),
+            env.production,
+        ));
+    }
+    let mut decided: std::collections::HashMap<String, Vec<(String, String, String)>> =
+        std::collections::HashMap::new();
+    let mut grants = Vec::new();
+    for token in app.store.active_tokens().await? {
+        let (token_id, secret_hash) = (token.id.clone(), token.secret_hash.clone());
+        let user = token.user_name.clone();
+        if !decided.contains_key(&user) {
+            let mut caller = crate::authz::token_caller(app, token).await?;
+            caller.action = steward_policy::Action::VersionPin;
+            let allowed = targets
+                .iter()
+                .filter(|(target, facts, production)| {
+                    crate::authz::decide(
+                        app,
+                        &caller,
+                        steward_policy::Resource::Model(facts.clone()),
+                        &RoleScope::Unit(target.1.clone()),
+                        Facts {
+                            production: Some(*production),
+                            ..Facts::default()
+                        },
+                    )
+                    .allowed
+                })
+                .map(|(target, _, _)| target.clone())
+                .collect();
+            decided.insert(user.clone(), allowed);
+        }
+        let allowed = decided.get(&user).cloned().unwrap_or_default();
+        if !allowed.is_empty() {
+            grants.push(PinGrant {
+                token_id,
+                user,
+                secret_hash,
+                grants: allowed,
+            });
+        }
+    }
+    Ok(grants)
 }

@@ -436,6 +436,17 @@ impl Store {
         .await
     }
 
+    /// Every token not revoked, of every user (the data plane's pin grants).
+    pub async fn active_tokens(&self) -> Result<Vec<Token>, StoreError> {
+        self.read(
+            sqlx::query_as(
+                "SELECT id, user_name, name, secret_hash, created_at, created_by, revoked_at, revoked_by FROM tokens WHERE revoked_at IS NULL ORDER BY id",
+            )
+            .fetch_all(self.pool()),
+        )
+        .await
+    }
+
     pub async fn model(
         &self,
         business_unit: &str,

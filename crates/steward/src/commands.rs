@@ -1077,13 +1077,29 @@ async fn serve(data_dir: &Path, overrides: RawConfig) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     };
     // The data plane: OIP at /v2 (production) and /env/{environment}/v2, from the aliases.
-    let gateway = Arc::new(steward_gateway::Gateway::new(
-        steward_gateway::Limits::default(),
-        env!("CARGO_PKG_VERSION"),
-    ));
+    // Requests are logged (canary phases in full, else the configured sample) with
+    // personal fields keyed by the audit trail's HMAC key.
+    let log = steward_gateway::reqlog::LogConfig {
+        dir: app.config.request_log_dir.clone(),
+        queue_records: app.config.request_log_queue_records,
+        sample_bp: app.config.request_log_sample_bp,
+        key: app.audit_key.clone(),
+    };
+    let gateway = Arc::new(
+        steward_gateway::Gateway::new(
+            steward_gateway::Limits::default(),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .with_request_log(log)
+        .with_context(|| "starting the request log")?,
+    );
     tokio::spawn(crate::serving::watch(app.clone(), gateway.clone()));
-    let data_plane = steward_gateway::oip::router(gateway);
+    let data_plane = steward_gateway::oip::router(gateway.clone());
     steward_server::serve_with(app, listener, shutdown, data_plane).await?;
+    // What is queued for the request log is written before the process ends.
+    if let Some(log) = &gateway.request_log {
+        log.close();
+    }
     Ok(())
 }
 

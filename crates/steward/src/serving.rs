@@ -7,14 +7,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use steward_gateway::reqlog::FieldClasses;
 use steward_gateway::{Deployment, Gateway, OnnxModel, Table};
 use steward_server::App;
 
 /// How often the watcher looks at the audit head.
 pub const SERVING_REFRESH: Duration = Duration::from_millis(500);
 
-/// Loaded models by version digest: `(version label, model)`.
-type Loaded = HashMap<String, (String, Arc<OnnxModel>)>;
+/// Loaded models by version digest: `(version label, model, field classifications)`.
+type Loaded = HashMap<String, (String, Arc<OnnxModel>, FieldClasses)>;
 
 /// Wait before retrying a version that failed to load; doubled each time, up to the max.
 pub const LOAD_RETRY_FIRST: Duration = Duration::from_secs(5);
@@ -160,7 +161,7 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
                 }
             }
         }
-        let Some((label, model)) = serving.loaded.get(&digest) else {
+        let Some((label, model, classes)) = serving.loaded.get(&digest) else {
             continue;
         };
         let name = format!("{}:{}", want.unit, want.model);
@@ -177,13 +178,16 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
         .filter(|deployment| deployment.digest == digest)
         .cloned();
         let deployment = kept.unwrap_or_else(|| {
-            Arc::new(Deployment::new(
-                name.clone(),
-                label.clone(),
-                digest.clone(),
-                model.clone(),
-                &gateway.limits,
-            ))
+            Arc::new(
+                Deployment::new(
+                    name.clone(),
+                    label.clone(),
+                    digest.clone(),
+                    model.clone(),
+                    &gateway.limits,
+                )
+                .with_classes(classes.clone()),
+            )
         });
         match want.kind {
             Kind::Fallback => {
@@ -259,6 +263,36 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
             .iter()
             .any(|flag| flag.fallback_digest.as_ref() == Some(digest))
     };
+    // Who may pin versions by path, as the policy says now (every change moves the audit
+    // head, so a revoked token or role stops pinning at the next refresh).
+    let served: Vec<(String, String, String)> = aliases
+        .iter()
+        .filter(|alias| alias.digest.is_some())
+        .map(|alias| {
+            (
+                alias.environment.clone(),
+                alias.business_unit.clone(),
+                alias.model.clone(),
+            )
+        })
+        .collect();
+    for grant in steward_server::serving::pin_grants(app, &served)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?
+    {
+        table.pinners.insert(
+            grant.token_id,
+            steward_gateway::Pinner {
+                user: grant.user,
+                secret_hash: grant.secret_hash,
+                grants: grant
+                    .grants
+                    .into_iter()
+                    .map(|(env, unit, model)| (env, format!("{unit}:{model}")))
+                    .collect(),
+            },
+        );
+    }
     serving.loaded.retain(|digest, _| in_use(digest));
     serving.failed.retain(|digest, _| in_use(digest));
     gateway.swap(table);
@@ -281,13 +315,19 @@ enum Kind<'a> {
     Fallback,
 }
 
-async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Arc<OnnxModel>)> {
-    let (label, name, bytes) =
+async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Arc<OnnxModel>, FieldClasses)> {
+    let artifact =
         steward_server::serving::verified_artifact(app, digest, |name| name.ends_with(".onnx"))
             .await
             .map_err(|err| anyhow::anyhow!(err))?;
+    let classes = artifact
+        .schema
+        .as_ref()
+        .map(FieldClasses::from_schema)
+        .unwrap_or_default();
+    let (name, bytes) = (artifact.name, artifact.bytes);
     let model = tokio::task::spawn_blocking(move || OnnxModel::load(&bytes))
         .await?
         .map_err(|err| anyhow::anyhow!("`{name}`: {err}"))?;
-    Ok((label, Arc::new(model)))
+    Ok((artifact.version_label, Arc::new(model), classes))
 }

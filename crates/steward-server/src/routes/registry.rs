@@ -23,7 +23,7 @@ fn bad(err: impl ToString) -> ApiError {
     ApiError::BadRequest(err.to_string())
 }
 
-pub(super) fn facts_of(model: &steward_store::Model) -> ModelFacts {
+pub(crate) fn facts_of(model: &steward_store::Model) -> ModelFacts {
     ModelFacts {
         business_unit: model.business_unit.clone(),
         name: model.name.clone(),

@@ -779,7 +779,7 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
     .unwrap();
     std::fs::write(
         model.join("steward.yaml"),
-        "version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score credit applications.\nmodel_card: {description: Logistic regression., markdown: '# Credit'}\n",
+        "version: 1.0.0\nlicence: Apache-2.0\nintended_use: Score credit applications.\nmodel_card: {description: Logistic regression., markdown: '# Credit'}\nschema:\n  inputs: [{name: features, datatype: FP32, shape: [-1, 6], classification: personal}]\n  outputs: [{name: probabilities, datatype: FP32, shape: [-1, 2], classification: internal}]\n",
     )
     .unwrap();
     let registered = alice.json(&[
@@ -816,8 +816,18 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
     let cases = golden["models"]["logreg"]["cases"].as_array().unwrap();
     let rows: Vec<Value> = cases.iter().map(|case| case["features"].clone()).collect();
     let request = serde_json::json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [rows.len(), 6], "data": rows}]});
+    // A versioned path pins a version: only for callers the policy lets pin (data
+    // scientists may outside production), with their token.
+    let anonymous = http
+        .post(format!("{base}/versions/1.0.0/infer"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     let answer: Value = http
         .post(format!("{base}/versions/1.0.0/infer"))
+        .bearer_auth(&alice.token)
         .json(&request)
         .send()
         .await
@@ -954,8 +964,43 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
         (15..=45).contains(&on_canary),
         "{on_canary} of 60 users on a 50 % canary"
     );
+    // During the canary phase every request is logged; personal inputs are keyed-hashed.
+    let logged = |route: &'static str| {
+        let folder = data_dir.join("requests/personal");
+        std::fs::read_dir(&folder)
+            .map(|days| {
+                days.flat_map(|day| {
+                    std::fs::read_to_string(day.unwrap().path())
+                        .unwrap()
+                        .lines()
+                        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+                        .filter(|record| record["route"] == route)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let mut canary_records = Vec::new();
+    for _ in 0..40 {
+        canary_records = logged("canary");
+        if canary_records.len() == 2 * on_canary {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        canary_records.len(),
+        2 * on_canary,
+        "one record per canary request"
+    );
+    assert_eq!(canary_records[0]["modelversion"], "1.1.0");
+    assert_eq!(canary_records[0]["retentionclass"], "personal");
+    assert!(!canary_records[0].to_string().contains("44200"));
+    assert_eq!(logged("stable").len(), 120 - 2 * on_canary);
     let pinned: Value = http
         .post(format!("{base}/versions/1.1.0/infer"))
+        .bearer_auth(&dave.token)
         .json(&one)
         .send()
         .await

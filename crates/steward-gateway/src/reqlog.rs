@@ -1,0 +1,495 @@
+//! Request logging (R8, M6): during a canary phase every inference of the deployment is
+//! logged, and otherwise a configured sample, as CloudEvents 1.0 records (structured JSON,
+//! one per line) that carry the model, version, environment, tenant, request id and W3C
+//! trace id.
+//!
+//! Invariants:
+//! - The hot path only hands a record to a bounded queue (`try_send`); JSON encoding,
+//!   keyed hashing and file writes happen on the writer thread, in batches.
+//! - Nothing is lost silently: a record that finds the queue full, or whose batch cannot
+//!   be written, is counted (`steward_request_log_records_total{outcome="dropped"|"failed"}`)
+//!   and reported in the log (at most once per `WARN_EVERY`).
+//! - Fields whose schema classification is personal are keyed-hashed element by element
+//!   (HMAC-SHA256 with the audit trail's key, so `steward audit hash VALUE` finds a data
+//!   subject's records); special-category fields are never written, only named.
+//! - Each record has a retention class, and records of one class and day share one file
+//!   (`<dir>/<class>/<YYYY-MM-DD>.jsonl`), so retention is enforced by deleting files.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use prometheus_client::metrics::counter::Counter;
+use serde_json::{Value, json};
+use steward_core::schema::{Classification, DataSchema};
+
+use crate::tensor::{self, Tensor};
+use crate::trace::TraceContext;
+
+/// Records waiting for the writer, at most (then they are dropped and counted).
+pub const QUEUE_RECORDS_DEFAULT: usize = 65_536;
+/// Records the writer takes from the queue per write, at most.
+pub const BATCH_RECORDS: usize = 4_096;
+/// Loss is reported in the log at most this often (it is counted every time).
+pub const WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// The CloudEvents `type` of a logged inference.
+pub const EVENT_TYPE: &str = "dev.steward.inference.logged";
+
+/// Retention classes: records holding (pseudonymised) personal data are kept for less time.
+pub const RETENTION_STANDARD: &str = "standard";
+pub const RETENTION_PERSONAL: &str = "personal";
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Where the record files go.
+    pub dir: PathBuf,
+    /// Bound on records waiting for the writer.
+    pub queue_records: usize,
+    /// Share of requests logged outside a canary phase, in basis points (0–10,000).
+    pub sample_bp: u32,
+    /// Key of the HMAC that pseudonymises personal fields.
+    pub key: Vec<u8>,
+}
+
+/// How a request reached the version that answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Stable,
+    Canary,
+    /// The caller named the version (an authorised pin).
+    Pinned,
+    /// A switched-off flag sent it to the flag's fallback.
+    Fallback,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Stable => "stable",
+            Route::Canary => "canary",
+            Route::Pinned => "pinned",
+            Route::Fallback => "fallback",
+        }
+    }
+}
+
+/// The classification of each input and output, from the version's schema. Fields the
+/// schema does not name are logged as they are.
+#[derive(Debug, Clone, Default)]
+pub struct FieldClasses {
+    pub inputs: BTreeMap<String, Classification>,
+    pub outputs: BTreeMap<String, Classification>,
+}
+
+impl FieldClasses {
+    pub fn from_schema(schema: &DataSchema) -> FieldClasses {
+        let classes = |fields: &[steward_core::schema::Field]| {
+            fields
+                .iter()
+                .map(|field| (field.name.clone(), field.classification))
+                .collect()
+        };
+        FieldClasses {
+            inputs: classes(&schema.inputs),
+            outputs: classes(&schema.outputs),
+        }
+    }
+}
+
+/// One logged inference, as the hot path hands it over (encoded later, off that path).
+pub struct Record {
+    pub time: SystemTime,
+    pub request_id: String,
+    pub trace: TraceContext,
+    pub model: String,
+    pub version: String,
+    pub digest: String,
+    pub environment: String,
+    pub tenant: Option<String>,
+    pub route: Route,
+    pub canary_phase: bool,
+    pub status: u16,
+    pub latency: Duration,
+    pub inputs: Option<Arc<Vec<Tensor>>>,
+    pub outputs: Option<Arc<Vec<Tensor>>>,
+    pub error: Option<String>,
+    pub classes: Arc<FieldClasses>,
+}
+
+/// The bounded queue in front of the writer thread.
+pub struct RequestLog {
+    sender: Mutex<Option<SyncSender<Record>>>,
+    sample_bp: u32,
+    written: Counter,
+    dropped: Counter,
+    failed: Counter,
+    warned: Mutex<Option<Instant>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl RequestLog {
+    /// Creates the folder and starts the writer thread.
+    pub fn start(config: LogConfig, metrics: &crate::metrics::Metrics) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&config.dir)?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_records.max(1));
+        let outcome = |name: &str| {
+            metrics
+                .request_log
+                .get_or_create(&crate::metrics::LogOutcome {
+                    outcome: name.to_owned(),
+                })
+                .clone()
+        };
+        let (written, dropped, failed) =
+            (outcome("written"), outcome("dropped"), outcome("failed"));
+        let writer = Writer {
+            dir: config.dir,
+            key: config.key,
+            written: written.clone(),
+            failed: failed.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("steward-request-log".into())
+            .spawn(move || writer.run(receiver))?;
+        Ok(RequestLog {
+            sender: Mutex::new(Some(sender)),
+            sample_bp: config.sample_bp.min(steward_core::routing::BUCKETS),
+            written,
+            dropped,
+            failed,
+            warned: Mutex::new(None),
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Whether this request is logged: all of them in a canary phase, else the sample.
+    pub fn wants(&self, canary_phase: bool) -> bool {
+        canary_phase
+            || (self.sample_bp > 0
+                && crate::oip::random_u64() % u64::from(steward_core::routing::BUCKETS)
+                    < u64::from(self.sample_bp))
+    }
+
+    /// Hands a record to the writer; if the queue is full it is dropped, counted and
+    /// reported.
+    pub fn submit(&self, record: Record) {
+        let sender = match self.sender.lock() {
+            Ok(sender) => sender.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let sent = match sender {
+            Some(sender) => match sender.try_send(record) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            },
+            None => false,
+        };
+        if !sent {
+            self.dropped.inc();
+            self.warn_loss();
+        }
+    }
+
+    fn warn_loss(&self) {
+        let mut warned = match self.warned.lock() {
+            Ok(warned) => warned,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+            *warned = Some(Instant::now());
+            tracing::warn!(
+                dropped_total = self.dropped.get(),
+                "Request log: the writer's queue is full; records are being dropped (counted in steward_request_log_records_total{{outcome=\"dropped\"}})."
+            );
+        }
+    }
+
+    /// Records written, dropped at the queue, and lost to failed writes, so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.written.get(), self.dropped.get(), self.failed.get())
+    }
+
+    /// Stops taking records and waits until every queued one is written.
+    pub fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut handle| handle.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    key: Vec<u8>,
+    written: Counter,
+    failed: Counter,
+}
+
+impl Writer {
+    fn run(self, receiver: Receiver<Record>) {
+        let mut batch = Vec::with_capacity(BATCH_RECORDS);
+        // Blocks for the first record, then takes what is queued, up to a batch.
+        while let Ok(first) = receiver.recv() {
+            batch.push(first);
+            while batch.len() < BATCH_RECORDS {
+                match receiver.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            self.write(&mut batch);
+        }
+    }
+
+    /// Encodes a batch and appends it, one write per file.
+    fn write(&self, batch: &mut Vec<Record>) {
+        let mut files: BTreeMap<PathBuf, (Vec<u8>, u64)> = BTreeMap::new();
+        for record in batch.drain(..) {
+            let (class, line) = encode(&record, &self.key);
+            let day = chrono::DateTime::<chrono::Utc>::from(record.time)
+                .format("%Y-%m-%d")
+                .to_string();
+            let path = self.dir.join(class).join(format!("{day}.jsonl"));
+            let (buffer, count) = files.entry(path).or_default();
+            buffer.extend_from_slice(line.as_bytes());
+            buffer.push(b'\n');
+            *count += 1;
+        }
+        for (path, (buffer, count)) in files {
+            match append(&path, &buffer) {
+                Ok(()) => {
+                    self.written.inc_by(count);
+                }
+                Err(err) => {
+                    self.failed.inc_by(count);
+                    tracing::warn!(path = %path.display(), error = %err, records = count, "Request log: records could not be written and are lost (counted in steward_request_log_records_total{{outcome=\"failed\"}}).");
+                }
+            }
+        }
+    }
+}
+
+fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    // One write per batch and file, in append mode: lines of concurrent writers do not
+    // interleave.
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+/// The record as a CloudEvent (structured JSON) and its retention class.
+pub fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
+    let mut personal = false;
+    let mut tensors = |tensors: &Option<Arc<Vec<Tensor>>>,
+                       classes: &BTreeMap<String, Classification>|
+     -> Value {
+        let Some(tensors) = tensors else {
+            return Value::Null;
+        };
+        Value::Array(
+            tensors
+                .iter()
+                .map(|tensor| {
+                    let mut json = json!({
+                        "name": tensor.name, "datatype": tensor.datatype.as_str(), "shape": tensor.shape,
+                    });
+                    match classes.get(&tensor.name) {
+                        Some(Classification::SpecialCategory) => {
+                            personal = true;
+                            json["redacted"] = json!("special-category");
+                        }
+                        Some(Classification::Personal) => {
+                            personal = true;
+                            json["pseudonymised"] = json!("hmac-sha256");
+                            json["data"] = match tensor::to_json(&tensor.elements) {
+                                Value::Array(values) => Value::Array(
+                                    values
+                                        .iter()
+                                        .map(|value| {
+                                            Value::String(steward_core::audit::hmac_value(
+                                                key, value,
+                                            ))
+                                        })
+                                        .collect(),
+                                ),
+                                other => other,
+                            };
+                        }
+                        _ => json["data"] = tensor::to_json(&tensor.elements),
+                    }
+                    json
+                })
+                .collect(),
+        )
+    };
+    let inputs = tensors(&record.inputs, &record.classes.inputs);
+    let outputs = tensors(&record.outputs, &record.classes.outputs);
+    let class = if personal {
+        RETENTION_PERSONAL
+    } else {
+        RETENTION_STANDARD
+    };
+    let time = chrono::DateTime::<chrono::Utc>::from(record.time)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let event = json!({
+        "specversion": "1.0",
+        "id": crate::trace::random_id(),
+        "source": format!("/steward/gateway/{}/{}", record.environment, record.model),
+        "type": EVENT_TYPE,
+        "subject": format!("{}@{}", record.model, record.version),
+        "time": time,
+        "datacontenttype": "application/json",
+        "model": record.model,
+        "modelversion": record.version,
+        "modeldigest": record.digest,
+        "environment": record.environment,
+        "requestid": record.request_id,
+        "traceid": record.trace.trace_id_hex(),
+        "traceparent": record.trace.header(),
+        "route": record.route.as_str(),
+        "phase": if record.canary_phase { "canary" } else { "sampled" },
+        "retentionclass": class,
+        "data": {
+            "status": record.status,
+            "latency_us": u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX),
+            "inputs": inputs,
+            "outputs": outputs,
+            "error": record.error,
+        },
+    });
+    let mut event = event;
+    // CloudEvents extension attributes are non-empty: no tenant, no attribute.
+    if let Some(tenant) = &record.tenant {
+        event["tenant"] = json!(tenant);
+    }
+    (class, event.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{Datatype, Elements};
+
+    fn record(classes: FieldClasses) -> Record {
+        Record {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+            request_id: "r-1".into(),
+            trace: TraceContext::from_headers(&axum::http::HeaderMap::new()),
+            model: "retail:credit".into(),
+            version: "1.1.0".into(),
+            digest: "sha256:ab".into(),
+            environment: "staging".into(),
+            tenant: Some("acme".into()),
+            route: Route::Canary,
+            canary_phase: true,
+            status: 200,
+            latency: Duration::from_micros(250),
+            inputs: Some(Arc::new(vec![
+                Tensor {
+                    name: "features".into(),
+                    datatype: Datatype::Fp32,
+                    shape: vec![1, 2],
+                    elements: Elements::Float(vec![0.5, 2.0]),
+                },
+                Tensor {
+                    name: "email".into(),
+                    datatype: Datatype::Bytes,
+                    shape: vec![1],
+                    elements: Elements::Bytes(vec![b"alice@example.com".to_vec()]),
+                },
+                Tensor {
+                    name: "health".into(),
+                    datatype: Datatype::Int64,
+                    shape: vec![1],
+                    elements: Elements::Int(vec![3]),
+                },
+            ])),
+            outputs: None,
+            error: None,
+            classes: Arc::new(classes),
+        }
+    }
+
+    #[test]
+    fn personal_fields_are_keyed_hashed_and_special_ones_never_written() {
+        let classes = FieldClasses {
+            inputs: BTreeMap::from([
+                ("features".to_owned(), Classification::Internal),
+                ("email".to_owned(), Classification::Personal),
+                ("health".to_owned(), Classification::SpecialCategory),
+            ]),
+            outputs: BTreeMap::new(),
+        };
+        let (class, line) = encode(&record(classes), b"key");
+        assert_eq!(class, RETENTION_PERSONAL);
+        assert!(!line.contains("alice@example.com"), "{line}");
+        let event: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["type"], EVENT_TYPE);
+        assert_eq!(event["time"], "2026-11-18T11:06:40.000000Z");
+        assert_eq!(event["tenant"], "acme");
+        assert_eq!(event["route"], "canary");
+        let inputs = &event["data"]["inputs"];
+        assert_eq!(inputs[0]["data"], json!([0.5, 2.0]));
+        // The same hash `steward audit hash alice@example.com` gives.
+        assert_eq!(
+            inputs[1]["data"][0],
+            steward_core::audit::hmac_value(b"key", &json!("alice@example.com"))
+        );
+        assert_eq!(inputs[2]["redacted"], "special-category");
+        assert!(inputs[2].get("data").is_none());
+    }
+
+    #[test]
+    fn records_without_personal_fields_are_standard() {
+        let (class, line) = encode(&record(FieldClasses::default()), b"key");
+        assert_eq!(class, RETENTION_STANDARD);
+        assert!(line.contains("alice@example.com"));
+    }
+
+    #[test]
+    fn the_writer_appends_by_class_and_day_and_counts_what_it_drops() {
+        let dir =
+            std::env::temp_dir().join(format!("steward-reqlog-{}", crate::trace::random_id()));
+        let metrics = crate::metrics::Metrics::default();
+        let log = RequestLog::start(
+            LogConfig {
+                dir: dir.clone(),
+                queue_records: 4,
+                sample_bp: 0,
+                key: b"key".to_vec(),
+            },
+            &metrics,
+        )
+        .unwrap();
+        assert!(log.wants(true));
+        assert!(!log.wants(false));
+        for _ in 0..3 {
+            log.submit(record(FieldClasses::default()));
+        }
+        log.close();
+        // After close, records are refused and counted.
+        log.submit(record(FieldClasses::default()));
+        assert_eq!(log.counts(), (3, 1, 0));
+        let text = std::fs::read_to_string(dir.join("standard/2026-11-18.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(
+            metrics
+                .encode()
+                .contains("steward_request_log_records_total{outcome=\"dropped\"} 1")
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
