@@ -36,6 +36,16 @@ curl -sf -D "$work/headers.txt" -o /dev/null -X POST -H 'content-type: applicati
 grep -qi '^traceresponse: 00-4bf92f3577b34da6a3ce929d0e0e4736-' "$work/headers.txt"
 for _ in $(seq 1 40); do grep -rqs 4bf92f3577b34da6a3ce929d0e0e4736 "$work/data/requests" && break; sleep 0.25; done
 "$python" .ci/reqlog_check.py "$work/data/requests" 5 "$traceparent"
+# The log exported as JSONL and Parquet; DuckDB reads the Parquet file.
+"$bin" requests export --data-dir "$work/data" --format jsonl --out "$work/requests.jsonl" >/dev/null
+"$bin" requests export --data-dir "$work/data" --format parquet --out "$work/requests.parquet" >/dev/null
+"$python" - "$work/requests.jsonl" "$work/requests.parquet" <<'PY'
+import sys, duckdb
+lines = sum(1 for _ in open(sys.argv[1]))
+rows, traced = duckdb.sql(f"select count(*), count(*) filter (where traceid = '4bf92f3577b34da6a3ce929d0e0e4736') from read_parquet('{sys.argv[2]}')").fetchone()
+assert rows == lines and lines >= 5 and traced == 1, (rows, lines, traced)
+print(f"duckdb: the Parquet export holds the {rows} logged requests")
+PY
 # The kill switch: off, the next requests get 503 and OFREP says so; on again, served.
 STEWARD_TOKEN=$dave "$bin" flags set retail/credit serving --env staging --off --reason "CI kill switch" >/dev/null
 off=0

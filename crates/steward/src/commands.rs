@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -304,6 +303,39 @@ pub enum EventsCommand {
     Export {
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RequestsCommand {
+    /// Write the logged requests (CloudEvents records) that match to one JSONL or Parquet
+    /// file; the log itself is not changed.
+    Export {
+        /// The server's data directory (its log is `requests/` there, or `request_log_dir`).
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: crate::requests::Format,
+        #[arg(long)]
+        out: PathBuf,
+        /// First day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this retention class (`standard` or `personal`).
+        #[arg(long = "class")]
+        retention_class: Option<String>,
+        /// Only this model (`unit:model`).
+        #[arg(long)]
+        model: Option<String>,
+        /// Only this version label.
+        #[arg(long)]
+        version: Option<String>,
+        /// Only requests routed this way: stable, canary, pinned, fallback.
+        #[arg(long)]
+        route: Option<String>,
     },
 }
 
@@ -1027,6 +1059,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Requests(RequestsCommand::Export {
+            data_dir,
+            format,
+            out,
+            from,
+            to,
+            retention_class,
+            model,
+            version,
+            route,
+        }) => {
+            let mut problems = Vec::new();
+            for (flag, day) in [("--from", &from), ("--to", &to)] {
+                if let Some(day) = day
+                    && chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err()
+                {
+                    problems.push(format!("{flag} `{day}` must be a date, YYYY-MM-DD"));
+                }
+            }
+            if let Some(class) = &retention_class
+                && !["standard", "personal"].contains(&class.as_str())
+            {
+                problems.push(format!("--class `{class}` must be `standard` or `personal`"));
+            }
+            if let Some(route) = &route
+                && !["stable", "canary", "pinned", "fallback"].contains(&route.as_str())
+            {
+                problems.push(format!(
+                    "--route `{route}` must be stable, canary, pinned or fallback"
+                ));
+            }
+            if !problems.is_empty() {
+                anyhow::bail!("{}", problems.join("; "));
+            }
+            let config = Config::load(&data_dir, &RawConfig::default())?;
+            let filter = crate::requests::Filter {
+                from,
+                to,
+                retention_class,
+                model,
+                version,
+                route,
+            };
+            let count = crate::requests::export(&config.request_log_dir, &filter, format, &out)?;
+            match output {
+                Output::Json => print(
+                    output,
+                    &json!({"records": count, "out": out.display().to_string()}),
+                    &[],
+                ),
+                Output::Table => println!("{count} record(s) written to {}", out.display()),
+            }
+        }
         Command::Drift(DriftCommand::Attach(args)) => {
             return crate::promote::drift_attach(&client, output, args).await;
         }
@@ -1077,23 +1162,7 @@ async fn serve(data_dir: &Path, overrides: RawConfig) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     };
     // The data plane: OIP at /v2 (production) and /env/{environment}/v2, from the aliases.
-    // Requests are logged (canary phases in full, else the configured sample) with
-    // personal fields keyed by the audit trail's HMAC key.
-    let log = steward_gateway::reqlog::LogConfig {
-        dir: app.config.request_log_dir.clone(),
-        queue_records: app.config.request_log_queue_records,
-        sample_bp: app.config.request_log_sample_bp,
-        key: app.audit_key.clone(),
-    };
-    let gateway = Arc::new(
-        steward_gateway::Gateway::new(
-            steward_gateway::Limits::default(),
-            env!("CARGO_PKG_VERSION"),
-        )
-        .with_request_log(log)
-        .with_context(|| "starting the request log")?,
-    );
-    tokio::spawn(crate::serving::watch(app.clone(), gateway.clone()));
+    let gateway = crate::serving::start(&app)?;
     let data_plane = steward_gateway::oip::router(gateway.clone());
     steward_server::serve_with(app, listener, shutdown, data_plane).await?;
     // What is queued for the request log is written before the process ends.

@@ -39,6 +39,7 @@ async fn start(
     String,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
+    std::sync::Arc<steward_gateway::Gateway>,
 )> {
     let overrides = RawConfig {
         listen_addr: Some("127.0.0.1:0".into()),
@@ -51,18 +52,62 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(steward_server::serve(app, listener, async move {
-        let _ = stop_rx.await;
-    }));
-    Ok((url, stop_tx, handle))
+    // The data plane too: what the aliases point to is served over OIP.
+    let gateway = crate::serving::start(&app)?;
+    let data_plane = steward_gateway::oip::router(gateway.clone());
+    let handle = tokio::spawn(steward_server::serve_with(
+        app,
+        listener,
+        async move {
+            let _ = stop_rx.await;
+        },
+        data_plane,
+    ));
+    Ok((url, stop_tx, handle, gateway))
+}
+
+/// The gateway's fixture models (ONNX, synthetic credit data; see
+/// `crates/steward-gateway/test_data/generate.py`): a logistic regression and a small MLP.
+const LOGREG_ONNX: &[u8] = include_bytes!("../../steward-gateway/test_data/logreg.onnx");
+const MLP_ONNX: &[u8] = include_bytes!("../../steward-gateway/test_data/mlp.onnx");
+
+/// The fixture models' schema: the six features of an applicant are personal data.
+const SCHEMA_YAML: &str = "schema:\n  inputs: [{name: features, datatype: FP32, shape: [-1, 6], classification: personal, description: 'income, debt ratio, age, credit lines, late payments, loan amount'}]\n  outputs: [{name: probabilities, datatype: FP32, shape: [-1, 2], classification: internal}]\n";
+
+/// One OIP call: the status and the JSON answer.
+async fn oip(
+    http: &reqwest::Client,
+    url: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, Value)> {
+    let mut request = match body {
+        Some(body) => http.post(url).json(body),
+        None => http.get(url),
+    };
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// Waits (up to 10 s) until `url` answers metadata listing exactly `versions`.
+async fn wait_serving(http: &reqwest::Client, url: &str, versions: &[&str]) -> anyhow::Result<()> {
+    for _ in 0..40 {
+        let (status, body) = oip(http, url, None, &[]).await?;
+        if status == 200 && body["versions"] == json!(versions) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    bail!("{url} did not serve {versions:?} within 10 s")
 }
 
 fn write_model_dir(dir: &Path, complete: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(
-        dir.join("model.onnx"),
-        b"demo weights: logistic regression coefficients 0.12 -0.7 1.3",
-    )?;
+    std::fs::write(dir.join("model.onnx"), LOGREG_ONNX)?;
     std::fs::write(
         dir.join("preprocessing.json"),
         br#"{"scaler": "standard", "features": ["income", "debt_ratio", "age"]}"#,
@@ -182,7 +227,7 @@ pub async fn run(
     );
     std::fs::write(data_dir.join("gates.yaml"), DEMO_GATES)?;
     println!("   review boards and deployment templates in gates.yaml");
-    let (url, stop, handle) = start(&data_dir).await?;
+    let (url, stop, handle, gateway) = start(&data_dir).await?;
     println!("   server listening on {url}");
     let admin = Client::new(&url, Some(initialised.admin_token.clone()));
 
@@ -604,8 +649,18 @@ pub async fn run(
         }
     }
 
+    serving_scenes(
+        &url,
+        &alice,
+        &dave,
+        &lee,
+        &work.path().join("model-mlp"),
+        &gateway,
+    )
+    .await?;
+
     step(
-        11,
+        12,
         "The audit trail: checkpoint, verify, and an inclusion proof checked offline",
     );
     let checkpoint = admin.post("/api/v1/audit/checkpoints", &json!({})).await?;
@@ -637,7 +692,7 @@ pub async fn run(
     );
 
     step(
-        12,
+        13,
         "Packaging: a signed OCI layout (ModelPack), pushed, blocked by an advisory, pulled back",
     );
     let layout = work.path().join("credit-risk.oci");
@@ -774,7 +829,7 @@ pub async fn run(
     handle.await??;
 
     step(
-        13,
+        14,
         "Tampering is detected: a database entry, a blob, a checkpoint",
     );
     let verify = |dir: &Path| {
@@ -860,12 +915,194 @@ pub async fn run(
             "Try: STEWARD_TOKEN=$(cat {}) steward models show retail/credit-risk",
             data_dir.join("admin.token").display()
         );
-        steward_server::serve(app, listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        println!("OIP: curl http://127.0.0.1:8080/v2/models/retail:credit-risk");
+        let gateway = crate::serving::start(&app)?;
+        let data_plane = steward_gateway::oip::router(gateway);
+        steward_server::serve_with(
+            app,
+            listener,
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            data_plane,
+        )
         .await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Step 11: the data plane. Production serves its version over OIP; in development a
+/// canary takes a sticky share of users while a shadow gets copies; every canary-phase
+/// request is logged with personal inputs keyed-hashed; a kill switch stops serving at
+/// once; production rolls back.
+async fn serving_scenes(
+    url: &str,
+    alice: &Client,
+    dave: &Client,
+    lee: &Client,
+    mlp_dir: &Path,
+    gateway: &steward_gateway::Gateway,
+) -> anyhow::Result<()> {
+    step(
+        11,
+        "Serving: OIP, a canary with a shadow, request logging, a kill switch, a rollback",
+    );
+    let http = reqwest::Client::new();
+    let production = format!("{url}/v2/models/retail:credit-risk");
+    wait_serving(&http, &production, &["1.0.1"]).await?;
+    let one = json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": [44200, 0.29, 29, 3, 1, 20350]}]});
+    let (status, answer) = oip(&http, &format!("{production}/infer"), Some(&one), &[]).await?;
+    if status != 200 {
+        bail!("production inference failed: {status} {answer}");
+    }
+    println!(
+        "   production serves 1.0.1 over the Open Inference Protocol: P(default) = {:.4}",
+        answer["outputs"][0]["data"][1].as_f64().unwrap_or(f64::NAN)
+    );
+
+    // Development: 1.0.1 stable, 1.1.0 (an MLP) as a sticky canary, 1.0.0 as a shadow.
+    write_model_dir(mlp_dir, true)?;
+    std::fs::write(mlp_dir.join("model.onnx"), MLP_ONNX)?;
+    let yaml = std::fs::read_to_string(mlp_dir.join("steward.yaml"))?;
+    // Its schema marks the features as personal data: the request log keyed-hashes them.
+    std::fs::write(
+        mlp_dir.join("steward.yaml"),
+        yaml.replace("version: 1.0.0", "version: 1.1.0") + SCHEMA_YAML,
+    )?;
+    let mlp = register_dir(alice, "retail/credit-risk", mlp_dir, Layout::Plain, None).await?;
+    let mlp = mlp["digest"].as_str().context("digest")?.to_owned();
+    let versions = alice
+        .get("/api/v1/models/retail/credit-risk/versions")
+        .await?;
+    let digest_of = |label: &str| -> anyhow::Result<String> {
+        versions["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|version| version["version"] == label)
+            .and_then(|version| version["digest"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("version {label}"))
+    };
+    let (v100, v101) = (digest_of("1.0.0")?, digest_of("1.0.1")?);
+    let applied = dave
+        .post(
+            "/api/v1/promotions",
+            &json!({"digest": v101, "environment": "development", "reason": "try the hotfix with the new model beside it"}),
+        )
+        .await?;
+    if applied["state"] != "applied" {
+        bail!("promotion to development not applied: {applied}");
+    }
+    dave.put(
+        "/api/v1/models/retail/credit-risk/routing/development",
+        &json!({"canary": mlp, "canary_weight_bp": 2000, "sticky_header": "x-user-id",
+                "shadow": v100, "shadow_share_bp": 10000, "reason": "MLP for 20 % of users; 1.0.0 shadowed"}),
+    )
+    .await?;
+    println!(
+        "   dave: development serves 1.0.1, canary 1.1.0 for 20 % of users (sticky by x-user-id), shadow 1.0.0 on every request"
+    );
+    let development = format!("{url}/env/development/v2/models/retail:credit-risk");
+    wait_serving(&http, &development, &["1.0.1", "1.1.0"]).await?;
+    let mut on_canary = 0;
+    for user in 0..200 {
+        let id = format!("user-{user}");
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (status, answer) = oip(
+                &http,
+                &format!("{development}/infer"),
+                Some(&one),
+                &[("x-user-id", &id), ("x-steward-tenant", "retail-web")],
+            )
+            .await?;
+            if status != 200 {
+                bail!("development inference failed: {status} {answer}");
+            }
+            seen.push(answer["model_version"].clone());
+        }
+        if seen[0] != seen[1] {
+            bail!("{id} moved between versions: {seen:?}");
+        }
+        if seen[0] == "1.1.0" {
+            on_canary += 1;
+        }
+    }
+    println!(
+        "   400 requests from 200 users: {on_canary} users on the canary, each user always on the same version"
+    );
+    // Shadow copies and the request log leave the response path; give them a moment.
+    let mut shadowed = 0.0;
+    let mut logged = 0;
+    for _ in 0..40 {
+        let text = gateway.metrics.encode();
+        shadowed = text
+            .lines()
+            .filter(|line| {
+                line.starts_with("steward_shadow_runs_total{")
+                    && line.contains("environment=\"development\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        logged = gateway.request_log.as_ref().map_or(0, |log| log.counts().0);
+        if shadowed >= 400.0 && logged >= 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    println!(
+        "   the shadow answered {shadowed} copies off the response path (compared in steward_shadow_runs_total and steward_shadow_difference)"
+    );
+    if logged < 400 {
+        bail!("only {logged} of 400 canary-phase requests were logged");
+    }
+    println!(
+        "   every canary-phase request was logged as a CloudEvent ({logged} records; the canary's schema marks the features personal, so they are keyed-hashed); `steward requests export` writes them as JSONL or Parquet"
+    );
+
+    // The kill switch: lee (compliance) stops the development deployment.
+    lee.put(
+        "/api/v1/models/retail/credit-risk/flags/development/serving",
+        &json!({"enabled": false, "reason": "scores look wrong for new-to-credit applicants"}),
+    )
+    .await?;
+    let mut stopped = None;
+    for _ in 0..40 {
+        let (status, answer) = oip(&http, &format!("{development}/infer"), Some(&one), &[]).await?;
+        if status == 503 {
+            stopped = Some(answer["error"].as_str().unwrap_or_default().to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let message = stopped.context("the kill switch did not take effect within 4 s")?;
+    println!("   lee turned the kill switch off: the next requests get 503: {message}");
+    let (_, flag) = oip(
+        &http,
+        &format!("{url}/ofrep/v1/evaluate/flags/retail:credit-risk:development:serving"),
+        Some(&json!({"context": {}})),
+        &[],
+    )
+    .await?;
+    println!(
+        "   OFREP (OpenFeature) reports the flag to applications: value {}",
+        flag["value"]
+    );
+
+    // Production rolls back from the hotfix to 1.0.0, at once.
+    let rolled = dave
+        .post(
+            "/api/v1/models/retail/credit-risk/aliases/production/rollback",
+            &json!({"reason": "1.0.1 raised the approval rate beyond the risk appetite"}),
+        )
+        .await?;
+    wait_serving(&http, &production, &["1.0.0"]).await?;
+    println!(
+        "   dave rolled production back to {} (audited); the gateway serves it within a second",
+        rolled["version"].as_str().unwrap_or("1.0.0")
+    );
+    Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {

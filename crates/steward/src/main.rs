@@ -13,6 +13,7 @@ mod package;
 mod progress;
 mod promote;
 mod register;
+mod requests;
 mod serving;
 mod signer;
 
@@ -152,6 +153,9 @@ pub enum Command {
     /// Change events (promotions, approvals, blocks, calendar changes) for a data lake.
     #[command(subcommand)]
     Events(commands::EventsCommand),
+    /// The data plane's request log (canary phases in full, else a sample), exported.
+    #[command(subcommand)]
+    Requests(commands::RequestsCommand),
     /// Search the inventory.
     Search(commands::SearchArgs),
     /// Vulnerability advisories (OSV) against a package's SBOM.

@@ -29,6 +29,29 @@ pub struct Serving {
     failed: HashMap<String, (std::time::Instant, Duration)>,
 }
 
+/// The data plane of `app`: a gateway with the request log the configuration names, kept
+/// in step with the aliases by a watcher task. Serve it with `steward_gateway::oip::router`.
+pub fn start(app: &App) -> anyhow::Result<Arc<Gateway>> {
+    // Requests are logged (canary phases in full, else the configured sample) with
+    // personal fields keyed by the audit trail's HMAC key.
+    let log = steward_gateway::reqlog::LogConfig {
+        dir: app.config.request_log_dir.clone(),
+        queue_records: app.config.request_log_queue_records,
+        sample_bp: app.config.request_log_sample_bp,
+        key: app.audit_key.clone(),
+    };
+    let gateway = Arc::new(
+        Gateway::new(
+            steward_gateway::Limits::default(),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .with_request_log(log)
+        .map_err(|err| anyhow::anyhow!("starting the request log: {err}"))?,
+    );
+    tokio::spawn(watch(app.clone(), gateway.clone()));
+    Ok(gateway)
+}
+
 /// Watches the aliases forever, keeping `gateway`'s table in step with them.
 pub async fn watch(app: App, gateway: Arc<Gateway>) {
     let mut serving = Serving::default();
