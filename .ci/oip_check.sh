@@ -42,7 +42,7 @@ for _ in $(seq 1 40); do grep -rqs 4bf92f3577b34da6a3ce929d0e0e4736 "$work/data/
 "$python" - "$work/requests.jsonl" "$work/requests.parquet" <<'PY'
 import sys, duckdb
 lines = sum(1 for _ in open(sys.argv[1]))
-rows, traced = duckdb.sql(f"select count(*), count(*) filter (where traceid = '4bf92f3577b34da6a3ce929d0e0e4736') from read_parquet('{sys.argv[2]}')").fetchone()
+rows, traced = duckdb.sql(f"select count(*), count(*) filter (where traceid = '4bf92f3577b34da6a3ce929d0e0e4736') from read_parquet('{sys.argv[2]}')").fetchall()[0]
 assert rows == lines and lines >= 5 and traced == 1, (rows, lines, traced)
 print(f"duckdb: the Parquet export holds the {rows} logged requests")
 PY

@@ -17,7 +17,9 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 address, prefix, model, golden_path, golden_model, pin_token = sys.argv[1:7]
-pin_headers = {"Authorization": f"Bearer {pin_token}"}
+# A function, not a dict: tritonclient adds its own headers to the dict it is given.
+def pin_headers():
+    return {"Authorization": f"Bearer {pin_token}"}
 golden = json.load(open(golden_path))
 cases = golden["models"][golden_model]["cases"]
 features = np.array([case["features"] for case in cases], dtype=np.float32)
@@ -51,7 +53,7 @@ for binary in (True, False):
 # Pinned to the served version by path.
 inputs = [httpclient.InferInput("features", [1, 6], "FP32")]
 inputs[0].set_data_from_numpy(features[:1])
-result = client.infer(model, inputs, model_version=version, headers=pin_headers)
+result = client.infer(model, inputs, model_version=version, headers=pin_headers())
 assert abs(float(result.as_numpy("probabilities")[0, 1]) - expected[0, 1]) <= 1e-5
 
 
@@ -88,7 +90,7 @@ from open_inference.openapi.types import InferenceRequest, RequestInput  # noqa:
 
 import httpx  # noqa: E402
 
-oip = OpenInferenceClient(base_url=f"http://{address}{prefix}", httpx_client=httpx.Client(headers=pin_headers))
+oip = OpenInferenceClient(base_url=f"http://{address}{prefix}", httpx_client=httpx.Client(headers=pin_headers()))
 oip.check_server_liveness()
 oip.check_server_readiness()
 server = oip.read_server_metadata()
