@@ -1,0 +1,190 @@
+//! Gateway overhead (issue 5): the latency an inference through the full governed path
+//! adds over calling the runtime in-process, on the committed logistic regression with one
+//! row. The governed path is the OIP router with a canary beside the stable version (10 %),
+//! metrics on, request logging on (a canary phase logs every request) or off, a tenant and
+//! a `traceparent`: JSON parsing, routing, the inference slot, the blocking hand-off,
+//! per-feature summaries, the response, the log record.
+//!
+//! Rounds alternate the three ways so that machine noise falls on all of them alike; each
+//! prints medians and p99 of every request, and the added latency (governed minus direct).
+//!
+//! Run: `cargo bench -p steward-gateway --bench overhead` (release build).
+//! Environment: `OVERHEAD_ROUNDS` (default 10), `OVERHEAD_REQUESTS` per round and way
+//! (default 5,000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use steward_gateway::reqlog::LogConfig;
+use steward_gateway::tensor::{Datatype, Elements, Tensor};
+use steward_gateway::{Canary, Deployment, Gateway, Limits, OnnxModel, Table};
+use tower::ServiceExt;
+
+const ROW: [f64; 6] = [44200.0, 0.29, 29.0, 3.0, 1.0, 20350.0];
+
+fn gateway(logging: Option<&std::path::Path>) -> Arc<Gateway> {
+    let limits = Limits::default();
+    let mut gateway = Gateway::new(limits.clone(), "bench");
+    if let Some(dir) = logging {
+        gateway = gateway
+            .with_request_log(LogConfig {
+                dir: dir.to_owned(),
+                queue_records: 65_536,
+                sample_bp: 0,
+                key: b"bench".to_vec(),
+            })
+            .unwrap();
+    }
+    let model = |file: &str| {
+        let bytes =
+            std::fs::read(format!("{}/test_data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Arc::new(OnnxModel::load(&bytes).unwrap())
+    };
+    let deployment = |version: &str| {
+        Arc::new(Deployment::new(
+            "retail:credit".into(),
+            version.into(),
+            format!("sha256:{version}"),
+            model("logreg.onnx"),
+            &limits,
+        ))
+    };
+    let mut table = Table::default();
+    table
+        .environments
+        .entry("production".into())
+        .or_default()
+        .insert("retail:credit".into(), deployment("1.0.0"));
+    if logging.is_some() {
+        table.canaries.insert(
+            ("production".into(), "retail:credit".into()),
+            Canary {
+                deployment: deployment("1.1.0"),
+                rule: steward_core::routing::RoutingRule {
+                    canary: Some("sha256:1.1.0".into()),
+                    canary_weight_bp: 1_000,
+                    sticky_header: None,
+                    shadow: None,
+                    shadow_share_bp: 0,
+                },
+            },
+        );
+    }
+    gateway.swap(table);
+    Arc::new(gateway)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn main() {
+    let rounds: usize = std::env::var("OVERHEAD_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let per_round: usize = std::env::var("OVERHEAD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log_dir = std::env::temp_dir().join(format!(
+        "steward-overhead-{}",
+        steward_gateway::trace::random_id()
+    ));
+    let plain = gateway(None);
+    let logged = gateway(Some(&log_dir));
+    let direct_model = plain.table().environments["production"]["retail:credit"]
+        .model
+        .clone();
+    let inputs = vec![Tensor {
+        name: "features".into(),
+        datatype: Datatype::Fp32,
+        shape: vec![1, 6],
+        elements: Elements::Float(ROW.to_vec()),
+    }];
+    let body = serde_json::json!({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 6], "data": ROW}]}).to_string();
+    // Built once, as the server does; a clone per request is an `Arc` clone.
+    let (plain_router, logged_router) = (
+        steward_gateway::oip::router(plain.clone()),
+        steward_gateway::oip::router(logged.clone()),
+    );
+    let governed = |router: axum::Router| {
+        let body = body.clone();
+        async move {
+            let request = Request::builder()
+                .method("POST")
+                .uri("/v2/models/retail:credit/infer")
+                .header("content-type", "application/json")
+                .header("x-steward-tenant", "bench")
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .body(Body::from(body))
+                .unwrap();
+            let started = Instant::now();
+            let response = router.oneshot(request).await.unwrap();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let elapsed = started.elapsed();
+            assert!(bytes.starts_with(b"{\"model_name\""), "{bytes:?}");
+            elapsed
+        }
+    };
+    let (mut direct, mut off, mut on) = (Vec::new(), Vec::new(), Vec::new());
+    // Warm-up.
+    for _ in 0..1_000 {
+        direct_model.run(&inputs).unwrap();
+        runtime.block_on(governed(plain_router.clone()));
+        runtime.block_on(governed(logged_router.clone()));
+    }
+    for _ in 0..rounds {
+        for _ in 0..per_round {
+            let started = Instant::now();
+            std::hint::black_box(direct_model.run(std::hint::black_box(&inputs)).unwrap());
+            direct.push(started.elapsed());
+        }
+        for _ in 0..per_round {
+            off.push(runtime.block_on(governed(plain_router.clone())));
+        }
+        for _ in 0..per_round {
+            on.push(runtime.block_on(governed(logged_router.clone())));
+        }
+    }
+    for samples in [&mut direct, &mut off, &mut on] {
+        samples.sort();
+    }
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "| path | requests | p50 µs | p99 µs | added p50 µs | added p99 µs |\n|---|---|---|---|---|---|"
+    );
+    for (name, samples) in [
+        ("runtime in-process (tract, direct call)", &direct),
+        ("governed path, logging off (no canary)", &off),
+        ("governed path, canary 10 %, logging on", &on),
+    ] {
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            samples.len(),
+            us(percentile(samples, 0.5)),
+            us(percentile(samples, 0.99)),
+            us(percentile(samples, 0.5)) - us(percentile(&direct, 0.5)),
+            us(percentile(samples, 0.99)) - us(percentile(&direct, 0.99)),
+        );
+    }
+    if let Some(log) = &logged.request_log {
+        log.close();
+        let (written, dropped, failed) = log.counts();
+        println!("\nrequest log: {written} written, {dropped} dropped, {failed} failed");
+    }
+    let _ = std::fs::remove_dir_all(log_dir);
+}
