@@ -32,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TEST_DATA = HERE.parent.parent / "crates" / "steward-gateway" / "test_data"
 sys.path.insert(0, str(TEST_DATA))
+sys.dont_write_bytecode = True  # no __pycache__ left in test_data/
 
 # Imported before numpy: generate.py pins BLAS/OpenMP to one thread first.
 import generate  # noqa: E402

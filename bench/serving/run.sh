@@ -201,7 +201,12 @@ for i in $(seq 1 "$RUNS"); do
   bench steward "$steward_url" "$DURATION" "run$i"
   bench mlserver "$mlserver_url" "$DURATION" "run$i"
 done
-logged=$(curl -sf "$steward/metrics" | grep '^steward_request_log_records_total' | tr '\n' ' ' || true)
+# What each server counted itself: Steward's answers by version and code (the canary's
+# share shows here), its request log's records, and MLServer's REST answers by code.
+steward_metrics=$(curl -sf "$steward/metrics" || true)
+served=$(grep '^steward_inference_requests_total' <<<"$steward_metrics" | sed 's/^steward_inference_requests_total//' | tr '\n' ' ' || true)
+logged=$(grep '^steward_request_log_records_total' <<<"$steward_metrics" | tr '\n' ' ' || true)
+mlserver_codes=$(curl -sf "http://127.0.0.1:$port_metrics/metrics" | grep '^rest_server_requests_total' | grep 'infer' | tr '\n' ' ' || true)
 
 # ---------------------------------------------------------------- report
 versions=$("$py" -c '
@@ -218,7 +223,9 @@ report=$work/report.md
   echo "- Load: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), \`-t$THREADS -c$CONNECTIONS -d$DURATION --latency\`, bench/serving/infer.lua (one row, FP32 [1, 6]); warm-up $WARMUP each, then $RUNS runs each, alternating"
   echo "- Steward: staging, logreg.onnx as 1.0.0$([ "$logging" = on ] && echo ', canary 1.1.0 (same bytes) at 1000 bp, request_log_sample_bp = 10000' || echo ', no routing rule, request_log_sample_bp = 0')"
   echo "- MLServer: parallel_workers $MLSERVER_WORKERS, debug $MLSERVER_DEBUG, otherwise defaults; $versions"
-  [ -n "$logged" ] && echo "- Steward request log after the runs: \`$logged\`"
+  echo "- Steward's own count of answers (all runs and checks): \`${served:-none}\`"
+  echo "- Steward request log after the runs: \`${logged:-none}\`"
+  echo "- MLServer's own count of answers: \`${mlserver_codes:-none}\`"
   echo
   "$py" - "$runs" <<'EOF'
 import statistics, sys

@@ -100,9 +100,13 @@ fn main() {
     ));
     let plain = gateway(None);
     let logged = gateway(Some(&log_dir));
-    let direct_model = plain.table().environments["production"]["retail:credit"]
-        .model
-        .clone();
+    let steward_gateway::Runtime::Onnx(direct_model) =
+        plain.table().environments["production"]["retail:credit"]
+            .runtime
+            .clone()
+    else {
+        unreachable!("the bench serves an ONNX model")
+    };
     let inputs = vec![Tensor {
         name: "features".into(),
         datatype: Datatype::Fp32,

@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::reqlog::{FieldClasses, Record, RequestLog, Route};
-use crate::runtime::OnnxModel;
+use crate::runtime::Runtime;
 use crate::tensor::{self, Datatype};
 use crate::trace::TraceContext;
 
@@ -66,7 +66,7 @@ pub struct Deployment {
     pub version: String,
     /// The governed version id.
     pub digest: String,
-    pub model: Arc<OnnxModel>,
+    pub runtime: Runtime,
     /// The classification of each input and output (request log redaction).
     pub classes: Arc<FieldClasses>,
     slots: Arc<tokio::sync::Semaphore>,
@@ -79,14 +79,14 @@ impl Deployment {
         name: String,
         version: String,
         digest: String,
-        model: Arc<OnnxModel>,
+        runtime: impl Into<Runtime>,
         limits: &Limits,
     ) -> Deployment {
         Deployment {
             name,
             version,
             digest,
-            model,
+            runtime: runtime.into(),
             classes: Arc::new(FieldClasses::default()),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_inferences)),
             features: OnceLock::new(),
@@ -108,8 +108,8 @@ impl Deployment {
         inputs: &[tensor::Tensor],
     ) {
         let summaries = self.features.get_or_init(|| {
-            self.model
-                .inputs
+            self.runtime
+                .inputs()
                 .iter()
                 .map(|spec| {
                     let columns = match spec.shape.as_slice() {
@@ -135,7 +135,7 @@ impl Deployment {
                 })
                 .collect()
         });
-        for (spec, summaries) in self.model.inputs.iter().zip(summaries) {
+        for (spec, summaries) in self.runtime.inputs().iter().zip(summaries) {
             let Some(input) = inputs.iter().find(|input| input.name == spec.name) else {
                 continue;
             };
@@ -569,9 +569,23 @@ fn start_shadow(
         gateway.metrics.shadow.clone(),
         gateway.metrics.shadow_difference.clone(),
     );
-    tokio::task::spawn_blocking(move || {
+    let trace = TraceContext::from_headers(&HeaderMap::new());
+    let limit = gateway.limits.tensor_elements;
+    tokio::spawn(async move {
         let _slot = slot;
-        let outcome = match shadow.model.run(&inputs) {
+        let result = match &shadow.runtime {
+            Runtime::Onnx(model) => {
+                let (model, inputs) = (model.clone(), inputs.clone());
+                tokio::task::spawn_blocking(move || model.run(&inputs))
+                    .await
+                    .unwrap_or_else(|_| Err("the shadow's inference panicked".into()))
+            }
+            Runtime::Upstream(upstream) => upstream
+                .infer(&inputs, None, None, &trace, limit)
+                .await
+                .map_err(|_| "the shadow's upstream failed".to_owned()),
+        };
+        let outcome = match result {
             Ok(outputs) => {
                 let difference = largest_difference(&served, &outputs);
                 if let Some(difference) = difference {
@@ -843,9 +857,9 @@ async fn model_metadata(
         json!({
             "name": deployment.name,
             "versions": std::iter::once(deployment.version.clone()).chain(canary.filter(|v| *v != deployment.version)).collect::<Vec<_>>(),
-            "platform": "onnx_onnxv1",
-            "inputs": tensors(&deployment.model.inputs),
-            "outputs": tensors(&deployment.model.outputs),
+            "platform": deployment.runtime.platform(),
+            "inputs": tensors(deployment.runtime.inputs()),
+            "outputs": tensors(deployment.runtime.outputs()),
         }),
     ))
 }
@@ -938,6 +952,7 @@ async fn infer_traced(
         &headers,
         body,
         &mut exchange,
+        trace,
     )
     .await;
     let code = match &answer {
@@ -992,6 +1007,21 @@ async fn infer_traced(
     answer
 }
 
+fn upstream_error(error: crate::upstream::UpstreamError) -> OipError {
+    match error {
+        crate::upstream::UpstreamError::Refused(message) => {
+            OipError::new(StatusCode::BAD_REQUEST, message)
+        }
+        crate::upstream::UpstreamError::Failed(message) => {
+            OipError::new(StatusCode::BAD_GATEWAY, message)
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one inference, each used once; a struct would only rename them"
+)]
 async fn infer_deployed(
     gateway: &Gateway,
     deployment: &Deployment,
@@ -1000,6 +1030,7 @@ async fn infer_deployed(
     headers: &HeaderMap,
     body: Bytes,
     exchange: &mut Exchange,
+    trace: &TraceContext,
 ) -> Result<Response, OipError> {
     let bad = |message: String| OipError::new(StatusCode::BAD_REQUEST, message);
     // With binary tensors, the JSON header comes first and its length is in a header.
@@ -1111,8 +1142,8 @@ async fn infer_deployed(
     if let Some(requested) = &requested
         && let Some(unknown) = requested.iter().find(|name| {
             !deployment
-                .model
-                .outputs
+                .runtime
+                .outputs()
                 .iter()
                 .any(|spec| &spec.name == *name)
         })
@@ -1137,16 +1168,35 @@ async fn infer_deployed(
                     "the model is being unloaded",
                 )
             })?;
-        let model = deployment.model.clone();
-        // The slot is held by the work itself: a request that times out does not free it
-        // while its inference still runs.
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            model.run(&inputs)
-        })
-        .await
-        .map_err(|_| OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed"))?
-        .map_err(bad)
+        match &deployment.runtime {
+            Runtime::Onnx(model) => {
+                let model = model.clone();
+                // The slot is held by the work itself: a request that times out does not
+                // free it while its inference still runs.
+                tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    model.run(&inputs)
+                })
+                .await
+                .map_err(|_| {
+                    OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed")
+                })?
+                .map_err(bad)
+            }
+            Runtime::Upstream(upstream) => {
+                let _slot = slot;
+                upstream
+                    .infer(
+                        &inputs,
+                        requested.as_deref(),
+                        exchange.request_id.as_deref(),
+                        trace,
+                        gateway.limits.tensor_elements,
+                    )
+                    .await
+                    .map_err(upstream_error)
+            }
+        }
     };
     let outputs = tokio::time::timeout(timeout, run).await.map_err(|_| {
         OipError::new(

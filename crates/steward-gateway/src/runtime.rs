@@ -250,3 +250,47 @@ fn from_tract(name: &str, value: &TValue) -> Result<OipTensor, String> {
         elements,
     })
 }
+
+/// What runs a deployment's inferences: an ONNX model in-process, or an external OIP
+/// server (`crate::upstream`).
+#[derive(Clone)]
+pub enum Runtime {
+    Onnx(std::sync::Arc<OnnxModel>),
+    Upstream(std::sync::Arc<crate::upstream::Upstream>),
+}
+
+impl Runtime {
+    pub fn inputs(&self) -> &[TensorSpec] {
+        match self {
+            Runtime::Onnx(model) => &model.inputs,
+            Runtime::Upstream(upstream) => &upstream.inputs,
+        }
+    }
+
+    pub fn outputs(&self) -> &[TensorSpec] {
+        match self {
+            Runtime::Onnx(model) => &model.outputs,
+            Runtime::Upstream(upstream) => &upstream.outputs,
+        }
+    }
+
+    /// The OIP metadata's `platform`.
+    pub fn platform(&self) -> &str {
+        match self {
+            Runtime::Onnx(_) => "onnx_onnxv1",
+            Runtime::Upstream(upstream) => &upstream.platform,
+        }
+    }
+}
+
+impl From<std::sync::Arc<OnnxModel>> for Runtime {
+    fn from(model: std::sync::Arc<OnnxModel>) -> Runtime {
+        Runtime::Onnx(model)
+    }
+}
+
+impl From<std::sync::Arc<crate::upstream::Upstream>> for Runtime {
+    fn from(upstream: std::sync::Arc<crate::upstream::Upstream>) -> Runtime {
+        Runtime::Upstream(upstream)
+    }
+}

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use steward_gateway::reqlog::FieldClasses;
-use steward_gateway::{Deployment, Gateway, OnnxModel, Table};
+use steward_gateway::upstream::{UPSTREAM_FILE, Upstream, UpstreamConfig};
+use steward_gateway::{Deployment, Gateway, OnnxModel, Runtime, Table};
 use steward_server::App;
 
 /// How often the watcher looks at the audit head.
 pub const SERVING_REFRESH: Duration = Duration::from_millis(500);
 
-/// Loaded models by version digest: `(version label, model, field classifications)`.
-type Loaded = HashMap<String, (String, Arc<OnnxModel>, FieldClasses)>;
+/// Loaded versions by digest: `(version label, runtime, field classifications)`.
+type Loaded = HashMap<String, (String, Runtime, FieldClasses)>;
 
 /// Wait before retrying a version that failed to load; doubled each time, up to the max.
 pub const LOAD_RETRY_FIRST: Duration = Duration::from_secs(5);
@@ -338,19 +339,32 @@ enum Kind<'a> {
     Fallback,
 }
 
-async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Arc<OnnxModel>, FieldClasses)> {
-    let artifact =
-        steward_server::serving::verified_artifact(app, digest, |name| name.ends_with(".onnx"))
-            .await
-            .map_err(|err| anyhow::anyhow!(err))?;
+/// Loads a deployed version: its ONNX model, or (when it holds `upstream.json` instead) the
+/// external OIP server it names, whose metadata must describe the model.
+async fn load(app: &App, digest: &str) -> anyhow::Result<(String, Runtime, FieldClasses)> {
+    let artifact = steward_server::serving::verified_artifact(app, digest, |name| {
+        name.ends_with(".onnx") || name == UPSTREAM_FILE
+    })
+    .await
+    .map_err(|err| anyhow::anyhow!(err))?;
     let classes = artifact
         .schema
         .as_ref()
         .map(FieldClasses::from_schema)
         .unwrap_or_default();
     let (name, bytes) = (artifact.name, artifact.bytes);
-    let model = tokio::task::spawn_blocking(move || OnnxModel::load(&bytes))
-        .await?
-        .map_err(|err| anyhow::anyhow!("`{name}`: {err}"))?;
-    Ok((artifact.version_label, Arc::new(model), classes))
+    let runtime = if name == UPSTREAM_FILE {
+        let config = UpstreamConfig::parse(&bytes).map_err(|err| anyhow::anyhow!(err))?;
+        Runtime::Upstream(Arc::new(
+            Upstream::connect(config)
+                .await
+                .map_err(|err| anyhow::anyhow!(err))?,
+        ))
+    } else {
+        let model = tokio::task::spawn_blocking(move || OnnxModel::load(&bytes))
+            .await?
+            .map_err(|err| anyhow::anyhow!("`{name}`: {err}"))?;
+        Runtime::Onnx(Arc::new(model))
+    };
+    Ok((artifact.version_label, runtime, classes))
 }
