@@ -42,7 +42,8 @@ async fn run(backend: &str, database_url: Option<&str>) {
     let mut acknowledged = BTreeSet::new();
     for iteration in 0..iterations() {
         let (server, url) = start(&data_dir);
-        let kill_after = Duration::from_micros(rng.next() % 40_000);
+        // Up to 80 ms: long enough that some writes are acknowledged on a loaded machine.
+        let kill_after = Duration::from_micros(rng.next() % 80_000);
         let mut tasks = Vec::new();
         for writer in 0..4 {
             let (client, url, token) = (client.clone(), url.clone(), token.clone());
