@@ -32,6 +32,7 @@ fn gateway(logging: Option<&std::path::Path>) -> Arc<Gateway> {
             .with_request_log(LogConfig {
                 dir: dir.to_owned(),
                 queue_records: 65_536,
+                queue_bytes: steward_gateway::reqlog::QUEUE_BYTES_DEFAULT,
                 sample_bp: 0,
                 key: b"bench".to_vec(),
             })

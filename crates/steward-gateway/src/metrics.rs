@@ -1,7 +1,9 @@
 //! Prometheus metrics of the data plane (M1, M6): requests by outcome, latency, and the
 //! confidence of predictions, labelled by model, version, environment and tenant; a
-//! summary (count, sum, sum of squares) of every numeric input feature; the request log's
-//! outcomes. Labels are low cardinality by construction: models and versions are what the
+//! summary (count, sum of positive and of negative values, sum of squares, all counters so
+//! `increase()` survives restarts) of every numeric input feature the schema does not mark
+//! confidential, personal or special-category (metrics are not access-controlled); the
+//! request log's outcomes; requests refused before reaching a deployment. Labels are low cardinality by construction: models and versions are what the
 //! aliases point to, the code is one of a handful of statuses, tenants are capped at
 //! `TENANT_LABELS_MAX` (later ones are labelled `other`), and features at
 //! `FEATURE_COLUMNS_MAX` per input (features carry no tenant).
@@ -9,7 +11,6 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
 use prometheus_client::registry::Registry;
 
@@ -52,23 +53,33 @@ pub struct Feature {
     pub feature: String,
 }
 
-/// The running summary of one feature: finite values seen, their sum and sum of squares
-/// (mean and standard deviation over a window follow in PromQL), and non-finite values.
+/// A counter of real amounts.
+pub type Amount = Counter<f64, std::sync::atomic::AtomicU64>;
+
+/// The running summary of one feature: finite values seen, the sums of their positive
+/// parts, negative parts (as magnitudes) and squares (mean and standard deviation over a
+/// window follow in PromQL), and non-finite values.
 #[derive(Clone, Default)]
 pub struct FeatureSummary {
     pub count: Counter,
-    pub sum: Gauge<f64, std::sync::atomic::AtomicU64>,
-    pub sum_squares: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub positive: Amount,
+    pub negative: Amount,
+    pub squares: Amount,
     pub non_finite: Counter,
 }
 
 impl FeatureSummary {
     pub fn observe(&self, values: impl Iterator<Item = f64>) {
-        let (mut count, mut sum, mut squares, mut bad) = (0u64, 0.0, 0.0, 0u64);
+        let (mut count, mut positive, mut negative, mut squares, mut bad) =
+            (0u64, 0.0, 0.0, 0.0, 0u64);
         for value in values {
             if value.is_finite() {
                 count += 1;
-                sum += value;
+                if value >= 0.0 {
+                    positive += value;
+                } else {
+                    negative -= value;
+                }
                 squares += value * value;
             } else {
                 bad += 1;
@@ -76,8 +87,9 @@ impl FeatureSummary {
         }
         if count > 0 {
             self.count.inc_by(count);
-            self.sum.inc_by(sum);
-            self.sum_squares.inc_by(squares);
+            self.positive.inc_by(positive);
+            self.negative.inc_by(negative);
+            self.squares.inc_by(squares);
         }
         if bad > 0 {
             self.non_finite.inc_by(bad);
@@ -99,9 +111,20 @@ pub struct Metrics {
     /// Request log records by outcome.
     pub request_log: Family<LogOutcome, Counter>,
     feature_count: Family<Feature, Counter>,
-    feature_sum: Family<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>,
-    feature_sum_squares: Family<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    feature_positive: Family<Feature, Amount>,
+    feature_negative: Family<Feature, Amount>,
+    feature_squares: Family<Feature, Amount>,
     feature_non_finite: Family<Feature, Counter>,
+    /// Requests refused before they reached a deployment, by environment and reason.
+    pub rejected: Family<Rejected, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Rejected {
+    /// An environment the table serves, or `unknown` (the path is the caller's).
+    pub environment: String,
+    /// `unauthenticated`, `forbidden`, `not_found`, `switched_off`, `bad_request`.
+    pub reason: String,
 }
 
 impl Default for Metrics {
@@ -162,18 +185,29 @@ impl Default for Metrics {
             "Finite values of each numeric input feature seen (per column of a matrix input)",
             feature_count.clone(),
         );
-        let feature_sum = Family::<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let feature_positive = Family::<Feature, Amount>::default();
         registry.register(
-            "input_feature_sum",
-            "Sum of the finite values of each numeric input feature (mean over a window: delta of this over increase of steward_input_feature_values_total)",
-            feature_sum.clone(),
+            "input_feature_positive",
+            "Sum of the positive finite values of each numeric input feature (mean over a window: (increase of this - increase of steward_input_feature_negative_total) / increase of steward_input_feature_values_total)",
+            feature_positive.clone(),
         );
-        let feature_sum_squares =
-            Family::<Feature, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let feature_negative = Family::<Feature, Amount>::default();
         registry.register(
-            "input_feature_sum_squares",
+            "input_feature_negative",
+            "Sum of the magnitudes of the negative finite values of each numeric input feature",
+            feature_negative.clone(),
+        );
+        let feature_squares = Family::<Feature, Amount>::default();
+        registry.register(
+            "input_feature_squares",
             "Sum of the squares of the finite values of each numeric input feature (for the standard deviation)",
-            feature_sum_squares.clone(),
+            feature_squares.clone(),
+        );
+        let rejected = Family::<Rejected, Counter>::default();
+        registry.register(
+            "inference_rejected",
+            "Inference requests refused before reaching a deployment, by environment and reason (unauthenticated, forbidden, not_found, switched_off, bad_request)",
+            rejected.clone(),
         );
         let feature_non_finite = Family::<Feature, Counter>::default();
         registry.register(
@@ -185,9 +219,11 @@ impl Default for Metrics {
             registry,
             request_log,
             feature_count,
-            feature_sum,
-            feature_sum_squares,
+            feature_positive,
+            feature_negative,
+            feature_squares,
             feature_non_finite,
+            rejected,
             requests,
             latency,
             confidence,
@@ -204,8 +240,9 @@ impl Metrics {
     pub fn feature(&self, labels: &Feature) -> FeatureSummary {
         FeatureSummary {
             count: self.feature_count.get_or_create(labels).clone(),
-            sum: self.feature_sum.get_or_create(labels).clone(),
-            sum_squares: self.feature_sum_squares.get_or_create(labels).clone(),
+            positive: self.feature_positive.get_or_create(labels).clone(),
+            negative: self.feature_negative.get_or_create(labels).clone(),
+            squares: self.feature_squares.get_or_create(labels).clone(),
             non_finite: self.feature_non_finite.get_or_create(labels).clone(),
         }
     }
@@ -238,5 +275,37 @@ impl Metrics {
             text.push('\n');
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prometheus reserves `_sum`, `_count` and `_bucket` for histograms and summaries (promtool
+    /// refuses other metrics named so).
+    #[test]
+    fn metric_names_avoid_reserved_suffixes() {
+        let metrics = Metrics::default();
+        metrics.feature(&Feature {
+            model: "m".into(),
+            version: "1".into(),
+            environment: "e".into(),
+            feature: "f".into(),
+        });
+        let text = metrics.encode();
+        for line in text.lines().filter(|line| line.starts_with("# TYPE ")) {
+            let mut parts = line.split(' ').skip(2);
+            let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+            if kind != "histogram" {
+                for suffix in ["_sum", "_count", "_bucket"] {
+                    assert!(!name.ends_with(suffix), "{line}");
+                }
+            }
+        }
+        assert!(
+            text.contains("# TYPE steward_input_feature_positive_total counter"),
+            "{text}"
+        );
     }
 }

@@ -100,7 +100,9 @@ impl Deployment {
     }
 
     /// Adds numeric inputs to the per-feature summaries: a vector is one feature, each
-    /// column of a matrix is one (the first `FEATURE_COLUMNS_MAX`).
+    /// column of a matrix is one (the first `FEATURE_COLUMNS_MAX`). Inputs the schema marks
+    /// confidential, personal or special-category are not summarised: `/metrics` is not
+    /// access-controlled, and a sum over one request is its value.
     fn summarise(
         &self,
         metrics: &crate::metrics::Metrics,
@@ -112,6 +114,12 @@ impl Deployment {
                 .inputs()
                 .iter()
                 .map(|spec| {
+                    let sensitive = self.classes.inputs.get(&spec.name).is_some_and(|class| {
+                        *class >= steward_core::schema::Classification::Confidential
+                    });
+                    if sensitive {
+                        return Vec::new();
+                    }
                     let columns = match spec.shape.as_slice() {
                         [_, columns] => usize::try_from(*columns).unwrap_or(0),
                         [_] => 1,

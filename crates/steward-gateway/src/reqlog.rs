@@ -31,6 +31,14 @@ use crate::trace::TraceContext;
 
 /// Records waiting for the writer, at most (then they are dropped and counted).
 pub const QUEUE_RECORDS_DEFAULT: usize = 65_536;
+/// Tensor bytes the waiting records hold, at most (then they are dropped and counted): the
+/// queue's memory bound, whatever the size of the requests.
+pub const QUEUE_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
+/// Tensor elements one record carries, at most; beyond it a tensor is logged by name,
+/// datatype and shape only (`"truncated": true`).
+pub const RECORD_ELEMENTS_MAX: usize = 65_536;
+/// Bound on the request id a record carries (longer ones are replaced by a fresh id).
+pub const REQUEST_ID_MAX: usize = 128;
 /// Records the writer takes from the queue per write, at most.
 pub const BATCH_RECORDS: usize = 4_096;
 /// Loss is reported in the log at most this often (it is counted every time).
@@ -49,6 +57,8 @@ pub struct LogConfig {
     pub dir: PathBuf,
     /// Bound on records waiting for the writer.
     pub queue_records: usize,
+    /// Bound on the tensor bytes those records hold.
+    pub queue_bytes: usize,
     /// Share of requests logged outside a canary phase, in basis points (0–10,000).
     pub sample_bp: u32,
     /// Key of the HMAC that pseudonymises personal fields.
@@ -120,15 +130,46 @@ pub struct Record {
     pub classes: Arc<FieldClasses>,
 }
 
+enum Message {
+    Record(Record, usize),
+    /// Written after every record queued before it; the writer stops.
+    Close,
+}
+
 /// The bounded queue in front of the writer thread.
 pub struct RequestLog {
-    sender: Mutex<Option<SyncSender<Record>>>,
+    sender: SyncSender<Message>,
+    closed: std::sync::atomic::AtomicBool,
+    /// Tensor bytes held by queued records, and the bound on them.
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    queue_bytes: usize,
     sample_bp: u32,
     written: Counter,
     dropped: Counter,
     failed: Counter,
     warned: Mutex<Option<Instant>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The tensor bytes a record holds (what the queue's byte bound counts).
+fn record_bytes(record: &Record) -> usize {
+    let tensors = |tensors: &Option<Arc<Vec<Tensor>>>| {
+        tensors.as_ref().map_or(0, |tensors| {
+            tensors
+                .iter()
+                .map(|tensor| match &tensor.elements {
+                    tensor::Elements::Bool(values) => values.len(),
+                    tensor::Elements::Int(values) => 8 * values.len(),
+                    tensor::Elements::Uint(values) => 8 * values.len(),
+                    tensor::Elements::Float(values) => 8 * values.len(),
+                    tensor::Elements::Bytes(values) => {
+                        values.iter().map(|value| 24 + value.len()).sum()
+                    }
+                })
+                .sum::<usize>()
+        })
+    };
+    256 + tensors(&record.inputs) + tensors(&record.outputs)
 }
 
 impl RequestLog {
@@ -146,17 +187,22 @@ impl RequestLog {
         };
         let (written, dropped, failed) =
             (outcome("written"), outcome("dropped"), outcome("failed"));
+        let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let writer = Writer {
             dir: config.dir,
             key: config.key,
             written: written.clone(),
             failed: failed.clone(),
+            queued_bytes: queued_bytes.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("steward-request-log".into())
             .spawn(move || writer.run(receiver))?;
         Ok(RequestLog {
-            sender: Mutex::new(Some(sender)),
+            sender,
+            closed: std::sync::atomic::AtomicBool::new(false),
+            queued_bytes,
+            queue_bytes: config.queue_bytes.max(1),
             sample_bp: config.sample_bp.min(steward_core::routing::BUCKETS),
             written,
             dropped,
@@ -177,18 +223,20 @@ impl RequestLog {
     /// Hands a record to the writer; if the queue is full it is dropped, counted and
     /// reported.
     pub fn submit(&self, record: Record) {
-        let sender = match self.sender.lock() {
-            Ok(sender) => sender.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        let sent = match sender {
-            Some(sender) => match sender.try_send(record) {
+        use std::sync::atomic::Ordering;
+        let bytes = record_bytes(&record);
+        let sent = !self.closed.load(Ordering::Acquire)
+            && self.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes <= self.queue_bytes
+            && match self.sender.try_send(Message::Record(record, bytes)) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            },
-            None => false,
-        };
+            };
         if !sent {
+            // Whatever was added for this record is taken back (a refused add leaves the
+            // sum above the bound only until this subtraction).
+            if !self.closed.load(Ordering::Acquire) {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            }
             self.dropped.inc();
             self.warn_loss();
         }
@@ -215,9 +263,11 @@ impl RequestLog {
 
     /// Stops taking records and waits until every queued one is written.
     pub fn close(&self) {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
+        if self.closed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
         }
+        // After every record queued so far (waits for room, which the writer makes).
+        let _ = self.sender.send(Message::Close);
         let handle = self.writer.lock().ok().and_then(|mut handle| handle.take());
         if let Some(handle) = handle {
             let _ = handle.join();
@@ -230,21 +280,44 @@ struct Writer {
     key: Vec<u8>,
     written: Counter,
     failed: Counter,
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Writer {
-    fn run(self, receiver: Receiver<Record>) {
+    fn run(self, receiver: Receiver<Message>) {
         let mut batch = Vec::with_capacity(BATCH_RECORDS);
+        let mut closing = false;
         // Blocks for the first record, then takes what is queued, up to a batch.
-        while let Ok(first) = receiver.recv() {
-            batch.push(first);
+        while !closing {
+            match receiver.recv() {
+                Ok(Message::Record(record, bytes)) => batch.push((record, bytes)),
+                Ok(Message::Close) | Err(_) => break,
+            }
             while batch.len() < BATCH_RECORDS {
                 match receiver.try_recv() {
-                    Ok(record) => batch.push(record),
+                    Ok(Message::Record(record, bytes)) => batch.push((record, bytes)),
+                    Ok(Message::Close) => {
+                        closing = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
-            self.write(&mut batch);
+            let bytes: usize = batch.iter().map(|(_, bytes)| bytes).sum();
+            let count = batch.len() as u64;
+            let mut records: Vec<Record> = batch.drain(..).map(|(record, _)| record).collect();
+            // A panic while encoding or writing loses this batch, counted, not the thread.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write(&mut records)));
+            if outcome.is_err() {
+                self.failed.inc_by(count);
+                tracing::error!(
+                    records = count,
+                    "Request log: writing a batch panicked; its records are lost (counted as failed)."
+                );
+            }
+            self.queued_bytes
+                .fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
         }
     }
 
@@ -286,7 +359,47 @@ fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    file.write_all(bytes)
+    let length = file.metadata()?.len();
+    let written = file.write_all(bytes);
+    if written.is_err() {
+        // A torn batch (disk full) is cut off, so the file stays whole lines.
+        let _ = file.set_len(length);
+    }
+    written
+}
+
+/// Each element as the text a person would type for it, which is what is keyed-hashed, so
+/// `steward audit hash VALUE` finds it: integers and whole floats without a fraction
+/// (`44200`), other floats in the shortest form of their datatype (FP32 `0.29`), booleans
+/// `true`/`false`, BYTES as UTF-8 (or lowercase hex when they are not).
+fn element_texts(tensor: &Tensor) -> Vec<String> {
+    let float = |value: f64| {
+        if value.fract() == 0.0 && value.abs() < 9.007_199_254_740_992e15 {
+            format!("{}", value as i64)
+        } else if matches!(
+            tensor.datatype,
+            crate::tensor::Datatype::Fp32
+                | crate::tensor::Datatype::Fp16
+                | crate::tensor::Datatype::Bf16
+        ) {
+            format!("{}", value as f32)
+        } else {
+            format!("{value}")
+        }
+    };
+    match &tensor.elements {
+        tensor::Elements::Bool(values) => values.iter().map(bool::to_string).collect(),
+        tensor::Elements::Int(values) => values.iter().map(i64::to_string).collect(),
+        tensor::Elements::Uint(values) => values.iter().map(u64::to_string).collect(),
+        tensor::Elements::Float(values) => values.iter().map(|&value| float(value)).collect(),
+        tensor::Elements::Bytes(values) => values
+            .iter()
+            .map(|bytes| match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_owned(),
+                Err(_) => bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
+            })
+            .collect(),
+    }
 }
 
 /// The record as a CloudEvent (structured JSON) and its retention class.
@@ -305,6 +418,15 @@ pub fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
                     let mut json = json!({
                         "name": tensor.name, "datatype": tensor.datatype.as_str(), "shape": tensor.shape,
                     });
+                    if tensor.elements.len() > RECORD_ELEMENTS_MAX {
+                        json["truncated"] = json!(true);
+                        if classes.get(&tensor.name).is_some_and(|class| {
+                            *class >= Classification::Personal
+                        }) {
+                            personal = true;
+                        }
+                        return json;
+                    }
                     match classes.get(&tensor.name) {
                         Some(Classification::SpecialCategory) => {
                             personal = true;
@@ -313,19 +435,17 @@ pub fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
                         Some(Classification::Personal) => {
                             personal = true;
                             json["pseudonymised"] = json!("hmac-sha256");
-                            json["data"] = match tensor::to_json(&tensor.elements) {
-                                Value::Array(values) => Value::Array(
-                                    values
-                                        .iter()
-                                        .map(|value| {
-                                            Value::String(steward_core::audit::hmac_value(
-                                                key, value,
-                                            ))
-                                        })
-                                        .collect(),
-                                ),
-                                other => other,
-                            };
+                            json["data"] = Value::Array(
+                                element_texts(tensor)
+                                    .into_iter()
+                                    .map(|text| {
+                                        Value::String(steward_core::audit::hmac_value(
+                                            key,
+                                            &Value::String(text),
+                                        ))
+                                    })
+                                    .collect(),
+                            );
                         }
                         _ => json["data"] = tensor::to_json(&tensor.elements),
                     }
@@ -468,6 +588,7 @@ mod tests {
             LogConfig {
                 dir: dir.clone(),
                 queue_records: 4,
+                queue_bytes: QUEUE_BYTES_DEFAULT,
                 sample_bp: 0,
                 key: b"key".to_vec(),
             },

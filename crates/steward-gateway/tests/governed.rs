@@ -39,6 +39,7 @@ fn gateway(log_dir: &std::path::Path, weight_bp: u32) -> Arc<Gateway> {
         .with_request_log(LogConfig {
             dir: log_dir.to_owned(),
             queue_records: 100_000,
+            queue_bytes: steward_gateway::reqlog::QUEUE_BYTES_DEFAULT,
             sample_bp: 0,
             key: b"log key".to_vec(),
         })
@@ -226,7 +227,8 @@ async fn every_canary_request_is_logged_with_its_trace_and_personal_data_hashed(
     assert_eq!(features["pseudonymised"], "hmac-sha256");
     assert_eq!(
         features["data"][0],
-        steward_core::audit::hmac_value(b"log key", &json!(44200.0))
+        steward_core::audit::hmac_value(b"log key", &json!("44200")),
+        "hashed as `steward audit hash 44200` hashes"
     );
     assert!(!record.to_string().contains("20350"));
     assert_eq!(record["data"]["outputs"][0]["shape"], json!([2, 2]));
@@ -239,21 +241,9 @@ async fn every_canary_request_is_logged_with_its_trace_and_personal_data_hashed(
         "{text}"
     );
     assert!(text.contains("steward_request_log_records_total{outcome=\"written\"} 200"));
-    let feature =
-        "model=\"retail:credit\",version=\"1.0.0\",environment=\"staging\",feature=\"features[0]\"";
-    let stable = 200 - to_canary;
+    // Personal inputs are never summarised in metrics (which anyone on the port reads).
     assert!(
-        text.contains(&format!(
-            "steward_input_feature_values_total{{{feature}}} {}",
-            2 * stable
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!(
-            "steward_input_feature_sum{{{feature}}} {}",
-            (44200.0 + 61000.0) * stable as f64
-        )),
+        !text.contains("steward_input_feature_values_total"),
         "{text}"
     );
     let _ = std::fs::remove_dir_all(dir);
@@ -277,4 +267,53 @@ async fn outside_a_canary_phase_only_the_sample_is_logged() {
     gateway.request_log.as_ref().unwrap().close();
     assert_eq!(records(&dir).len(), 0, "sample_bp 0 logs nothing");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn internal_inputs_are_summarised_per_feature() {
+    let limits = Limits::default();
+    let gateway = Arc::new(Gateway::new(limits.clone(), "test"));
+    let mut table = Table::default();
+    table
+        .environments
+        .entry("staging".into())
+        .or_default()
+        .insert(
+            "retail:credit".into(),
+            Arc::new(
+                Deployment::new(
+                    "retail:credit".into(),
+                    "1.0.0".into(),
+                    "sha256:1".into(),
+                    model("logreg.onnx"),
+                    &limits,
+                )
+                .with_classes(FieldClasses {
+                    inputs: BTreeMap::from([("features".to_owned(), Classification::Internal)]),
+                    outputs: BTreeMap::new(),
+                }),
+            ),
+        );
+    gateway.swap(table);
+    for _ in 0..3 {
+        let (status, _, _) =
+            infer(&gateway, "/env/staging/v2/models/retail:credit/infer", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let text = gateway.metrics.encode();
+    let feature =
+        "model=\"retail:credit\",version=\"1.0.0\",environment=\"staging\",feature=\"features[0]\"";
+    assert!(
+        text.contains(&format!(
+            "steward_input_feature_values_total{{{feature}}} 6"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "steward_input_feature_positive_total{{{feature}}} {}",
+            (44200.0 + 61000.0) * 3.0
+        )),
+        "{text}"
+    );
 }

@@ -20,6 +20,7 @@ async fn serve_upstream(log_dir: &std::path::Path) -> (String, Arc<Gateway>) {
         .with_request_log(LogConfig {
             dir: log_dir.to_owned(),
             queue_records: 1_000,
+            queue_bytes: steward_gateway::reqlog::QUEUE_BYTES_DEFAULT,
             sample_bp: 10_000,
             key: b"k".to_vec(),
         })

@@ -38,6 +38,7 @@ pub fn start(app: &App) -> anyhow::Result<Arc<Gateway>> {
     let log = steward_gateway::reqlog::LogConfig {
         dir: app.config.request_log_dir.clone(),
         queue_records: app.config.request_log_queue_records,
+        queue_bytes: steward_gateway::reqlog::QUEUE_BYTES_DEFAULT,
         sample_bp: app.config.request_log_sample_bp,
         key: app.audit_key.clone(),
     };
