@@ -7,7 +7,8 @@
 //!   immutable snapshot swapped whole (`Gateway::swap`) when what the aliases point to
 //!   changes.
 //! - Errors are `{"error": "…"}` with `Content-Type: application/json` exactly: 400 bad
-//!   input, 404 unknown model or version, 503 not ready or busy, 500 otherwise.
+//!   input, 401/403 a versioned path without a pin grant, 404 unknown model or version, 502
+//!   an upstream failed, 503 switched off, not ready or busy, 500 otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -247,6 +248,39 @@ pub fn random_u64() -> u64 {
 /// The request header naming the caller's tenant (metrics label and request log).
 pub const TENANT_HEADER: &str = "x-steward-tenant";
 
+/// The request's tenant (`x-steward-tenant`): a name of lowercase letters, digits, `.`,
+/// `_`, `-`, up to 63; anything else is a 400.
+fn parse_tenant(headers: &HeaderMap) -> Result<Option<String>, OipError> {
+    let Some(value) = headers.get(TENANT_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|text| {
+            !text.is_empty()
+                && text.len() <= 63
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        })
+        .map(|text| Some(text.to_owned()))
+        .ok_or_else(|| {
+            OipError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{TENANT_HEADER} must be a name: lowercase letters, digits, `.`, `_`, `-`, up to 63"),
+            )
+        })
+}
+
+/// A request id fit for a record: non-empty, printable, at most `REQUEST_ID_MAX` long.
+fn request_id(text: &str) -> Option<String> {
+    (!text.is_empty()
+        && text.len() <= crate::reqlog::REQUEST_ID_MAX
+        && !text.chars().any(char::is_control))
+    .then(|| text.to_owned())
+}
+
 /// The data plane's shared state.
 pub struct Gateway {
     table: RwLock<Arc<Table>>,
@@ -285,49 +319,30 @@ impl Gateway {
         Ok(self)
     }
 
-    /// The tenant label of a request: its `x-steward-tenant` (a name: lowercase letters,
-    /// digits, `.`, `_`, `-`, up to 63), `other` once `TENANT_LABELS_MAX` are in use, or
-    /// empty when none is given.
-    fn tenant(&self, headers: &HeaderMap) -> Result<(String, Option<String>), OipError> {
-        let Some(value) = headers.get(TENANT_HEADER) else {
-            return Ok((String::new(), None));
+    /// The metrics label of a tenant: itself while fewer than `TENANT_LABELS_MAX` are in
+    /// use, then `other`; empty for none. Called only for requests that reached a
+    /// deployment, so refused requests cannot use the labels up.
+    fn tenant_label(&self, tenant: Option<&str>) -> String {
+        let Some(tenant) = tenant else {
+            return String::new();
         };
-        let tenant = value
-            .to_str()
-            .ok()
-            .filter(|text| {
-                !text.is_empty()
-                    && text.len() <= 63
-                    && text.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
-            })
-            .ok_or_else(|| {
-                OipError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("{TENANT_HEADER} must be a name: lowercase letters, digits, `.`, `_`, `-`, up to 63"),
-                )
-            })?
-            .to_owned();
         let known = match self.tenants.read() {
-            Ok(tenants) => tenants.contains(&tenant),
-            Err(poisoned) => poisoned.into_inner().contains(&tenant),
+            Ok(tenants) => tenants.contains(tenant),
+            Err(poisoned) => poisoned.into_inner().contains(tenant),
         };
         if known {
-            return Ok((tenant.clone(), Some(tenant)));
+            return tenant.to_owned();
         }
         let mut tenants = match self.tenants.write() {
             Ok(tenants) => tenants,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let label =
-            if tenants.len() < crate::metrics::TENANT_LABELS_MAX || tenants.contains(&tenant) {
-                tenants.insert(tenant.clone());
-                tenant.clone()
-            } else {
-                "other".to_owned()
-            };
-        Ok((label, Some(tenant)))
+        if tenants.len() < crate::metrics::TENANT_LABELS_MAX || tenants.contains(tenant) {
+            tenants.insert(tenant.to_owned());
+            tenant.to_owned()
+        } else {
+            "other".to_owned()
+        }
     }
 
     /// The current table (a snapshot: later swaps do not change it).
@@ -372,7 +387,15 @@ impl OipError {
 
 impl IntoResponse for OipError {
     fn into_response(self) -> Response {
-        json_response(self.status, json!({"error": self.message}))
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let mut response = json_response(self.status, json!({"error": self.message}));
+        if unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"steward\""),
+            );
+        }
+        response
     }
 }
 
@@ -558,6 +581,7 @@ fn start_shadow(
     labels: &crate::metrics::Deployed,
     inputs: Arc<Vec<tensor::Tensor>>,
     served: Arc<Vec<tensor::Tensor>>,
+    trace: &TraceContext,
 ) {
     let shadow_labels = crate::metrics::Deployed {
         model: labels.model.clone(),
@@ -577,7 +601,8 @@ fn start_shadow(
         gateway.metrics.shadow.clone(),
         gateway.metrics.shadow_difference.clone(),
     );
-    let trace = TraceContext::from_headers(&HeaderMap::new());
+    // The shadow's call is a child of the request's span.
+    let trace = trace.child();
     let limit = gateway.limits.tensor_elements;
     tokio::spawn(async move {
         let _slot = slot;
@@ -894,9 +919,19 @@ async fn infer(
     body: Bytes,
 ) -> Result<Response, OipError> {
     let trace = TraceContext::from_headers(&headers);
-    let mut answer = infer_traced(&gateway, env, name, version, headers, body, &trace)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    // Its own task: a caller that hangs up does not cancel the inference half-way, so what
+    // ran is still counted and logged.
+    let task = {
+        let trace = trace.clone();
+        tokio::spawn(async move {
+            infer_traced(&gateway, env, name, version, headers, body, &trace)
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        })
+    };
+    let mut answer = task.await.unwrap_or_else(|_| {
+        OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed").into_response()
+    });
     if let Ok(value) = HeaderValue::from_str(&trace.header()) {
         answer
             .headers_mut()
@@ -925,11 +960,50 @@ async fn infer_traced(
     let started = std::time::Instant::now();
     // One snapshot of the table decides the whole request.
     let table = gateway.table();
-    let (tenant_label, tenant) = gateway.tenant(&headers)?;
-    if version.is_some() {
-        authorize_pin(&table, &env, &name, &headers)?;
-    }
-    let (deployment, route) = route(&table, &env, &name, version.as_deref(), &headers)?;
+    let admitted = parse_tenant(&headers)
+        .map_err(|error| (error, "bad_request"))
+        .and_then(|tenant| {
+            if version.is_some() {
+                authorize_pin(&table, &env, &name, &headers).map_err(|error| {
+                    let reason = if error.status == StatusCode::FORBIDDEN {
+                        "forbidden"
+                    } else {
+                        "unauthenticated"
+                    };
+                    (error, reason)
+                })?;
+            }
+            let (deployment, route) = route(&table, &env, &name, version.as_deref(), &headers)
+                .map_err(|error| {
+                    let reason = if error.status == StatusCode::NOT_FOUND {
+                        "not_found"
+                    } else {
+                        "switched_off"
+                    };
+                    (error, reason)
+                })?;
+            Ok((tenant, deployment, route))
+        });
+    let (tenant, deployment, route) = match admitted {
+        Ok(admitted) => admitted,
+        Err((error, reason)) => {
+            let environment = if table.environments.contains_key(&env) {
+                env.clone()
+            } else {
+                "unknown".to_owned()
+            };
+            gateway
+                .metrics
+                .rejected
+                .get_or_create(&crate::metrics::Rejected {
+                    environment,
+                    reason: reason.to_owned(),
+                })
+                .inc();
+            return Err(error);
+        }
+    };
+    let tenant_label = gateway.tenant_label(tenant.as_deref());
     let key = (env.clone(), name.clone());
     let canary_phase = table.canaries.contains_key(&key);
     let log = gateway
@@ -993,7 +1067,7 @@ async fn infer_traced(
                     headers
                         .get("x-request-id")
                         .and_then(|value| value.to_str().ok())
-                        .map(str::to_owned)
+                        .and_then(request_id)
                 })
                 .unwrap_or_else(crate::trace::random_id),
             trace: trace.clone(),
@@ -1065,7 +1139,10 @@ async fn infer_deployed(
             format!("the request is not JSON: {error}"),
         )
     })?;
-    exchange.request_id = request.get("id").and_then(Value::as_str).map(str::to_owned);
+    exchange.request_id = request
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(request_id);
     let inputs_json = request["inputs"]
         .as_array()
         .ok_or_else(|| bad("`inputs` must be an array".into()))?;
@@ -1215,7 +1292,7 @@ async fn infer_deployed(
     let outputs = Arc::new(outputs);
     exchange.outputs = Some(outputs.clone());
     if let (Some(shadow), Some(inputs)) = (shadow, shadow_inputs) {
-        start_shadow(gateway, shadow, labels, inputs, outputs.clone());
+        start_shadow(gateway, shadow, labels, inputs, outputs.clone(), trace);
     }
     // Prediction confidence: the top probability of each row of class-probability outputs.
     for output in outputs.iter() {

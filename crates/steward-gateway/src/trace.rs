@@ -50,6 +50,16 @@ impl TraceContext {
         }
     }
 
+    /// A span of this trace whose parent is this one (a call this span makes).
+    pub fn child(&self) -> TraceContext {
+        TraceContext {
+            trace_id: self.trace_id,
+            parent_id: Some(self.span_id),
+            span_id: nonzero_id::<8>(),
+            flags: self.flags,
+        }
+    }
+
     pub fn trace_id_hex(&self) -> String {
         hex(&self.trace_id)
     }

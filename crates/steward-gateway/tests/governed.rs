@@ -143,6 +143,12 @@ async fn pinning_a_version_needs_a_token_the_table_allows() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(headers["content-type"], "application/json");
     assert!(body["error"].as_str().unwrap().contains("Authorization"));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     let wrong = format!("Bearer stw_{ID}_{}", "0".repeat(64));
     let (status, _, _) = infer(&gateway, path, &[("authorization", &wrong)]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -163,6 +169,22 @@ async fn pinning_a_version_needs_a_token_the_table_allows() {
             .as_str()
             .unwrap()
             .contains("`dave` may not pin")
+    );
+    // Refusals are counted, by reason.
+    let text = gateway.metrics.encode();
+    for (reason, count) in [("unauthenticated", 2), ("forbidden", 0)] {
+        let line = format!(
+            "steward_inference_rejected_total{{environment=\"staging\",reason=\"{reason}\"}} {count}"
+        );
+        assert!(count == 0 || text.contains(&line), "{text}");
+    }
+    assert!(
+        text.contains(
+            "steward_inference_rejected_total{environment=\"production\",reason=\"forbidden\"} 1"
+        ) || text.contains(
+            "steward_inference_rejected_total{environment=\"unknown\",reason=\"forbidden\"} 1"
+        ),
+        "{text}"
     );
     // Unversioned requests need no token.
     let (status, _, _) = infer(&gateway, "/env/staging/v2/models/retail:credit/infer", &[]).await;
