@@ -22,11 +22,15 @@ use crate::trace::TraceContext;
 
 /// The file in a version that makes it an upstream deployment.
 pub const UPSTREAM_FILE: &str = "upstream.json";
-/// Bound on one call to an upstream when the file names none, and the ceiling of any.
+/// Bound on one call to an upstream when the file names none, and the ceiling of any (the
+/// gateway's inference timeout bounds the whole request as well).
 pub const TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
-pub const TIMEOUT_MAX: Duration = Duration::from_secs(300);
+pub const TIMEOUT_MAX: Duration = Duration::from_secs(60);
+/// Bound on reading the upstream's metadata when the version is loaded (the table waits
+/// for it).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on an upstream's answer body.
-pub const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+pub const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// `upstream.json`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -50,17 +54,35 @@ impl UpstreamConfig {
             .map_err(|err| format!("{UPSTREAM_FILE} does not parse: {err}"))?;
         let mut problems = Vec::new();
         let base = config.url.trim_end_matches('/');
+        let plain = |text: &str| {
+            !text.contains(['?', '#', ' ', '\\', '@', '%']) && !text.chars().any(char::is_control)
+        };
         match base.strip_prefix("http://") {
-            Some(rest) if !rest.is_empty() && !rest.contains(['?', '#', ' ']) => {}
+            Some(rest) if !rest.is_empty() && plain(rest) => {
+                let host = rest.split('/').next().unwrap_or_default();
+                let host = host
+                    .rsplit_once(':')
+                    .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(host, |(host, _)| host)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                if host.parse::<std::net::IpAddr>().is_ok_and(|ip| is_link_local(&ip)) {
+                    problems.push(format!(
+                        "url `{}` is a link-local address (cloud metadata services live there)",
+                        config.url
+                    ));
+                }
+            }
             _ => problems.push(format!(
-                "url `{}` must be an http:// address (host, port, optional path prefix)",
+                "url `{}` must be an http:// address (host, port, optional path prefix; no credentials, query or escapes)",
                 config.url
             )),
         }
         let segment_ok = |text: &str| {
             !text.is_empty()
                 && text.len() <= 200
-                && !text.contains(['/', '?', '#', ' ', '%'])
+                && plain(text)
+                && !text.contains('/')
                 && text != "."
                 && text != ".."
         };
@@ -90,6 +112,12 @@ impl UpstreamConfig {
         }
     }
 
+    /// The message callers see when this upstream fails: the version's upstream, not its
+    /// address (internal addresses stay in the server's own log).
+    fn public_name(&self) -> String {
+        format!("the upstream serving `{}`", self.model)
+    }
+
     /// `url/v2/models/model[/versions/version]`.
     fn model_url(&self) -> String {
         let base = self.url.trim_end_matches('/');
@@ -117,6 +145,25 @@ pub struct Upstream {
 pub enum UpstreamError {
     Refused(String),
     Failed(String),
+}
+
+fn is_link_local(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(ip) => ip.is_link_local(),
+        std::net::IpAddr::V6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// Reads a body up to `RESPONSE_BYTES_MAX`, whatever its headers say.
+async fn bounded_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| err.to_string())? {
+        if body.len() + chunk.len() > RESPONSE_BYTES_MAX {
+            return Err(format!("its answer is over {RESPONSE_BYTES_MAX} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn specs(metadata: &Value, side: &str) -> Result<Vec<TensorSpec>, String> {
@@ -152,20 +199,26 @@ impl Upstream {
         let timeout = config
             .timeout_ms
             .map_or(TIMEOUT_DEFAULT, Duration::from_millis);
+        // No redirects (a body with personal data must not follow one elsewhere), no proxy
+        // from the environment.
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()
             .map_err(|err| format!("no HTTP client: {err}"))?;
         let url = config.model_url();
         let response = client
             .get(&url)
+            .timeout(CONNECT_TIMEOUT.min(timeout))
             .send()
             .await
             .map_err(|err| format!("upstream {url}: {err}"))?;
         let status = response.status();
-        let metadata: Value = response
-            .json()
+        let body = bounded_body(response)
             .await
+            .map_err(|err| format!("upstream {url}: {err}"))?;
+        let metadata: Value = serde_json::from_slice(&body)
             .map_err(|err| format!("upstream {url}: metadata is not JSON: {err}"))?;
         if !status.is_success() {
             return Err(format!(
@@ -215,7 +268,11 @@ impl Upstream {
             body["outputs"] = outputs.iter().map(|name| json!({"name": name})).collect();
         }
         let url = format!("{}/infer", self.config.model_url());
-        let failed = |err: String| UpstreamError::Failed(format!("upstream {url}: {err}"));
+        let name = self.config.public_name();
+        let failed = |err: String| {
+            tracing::warn!(upstream = %url, error = %err, "An upstream inference failed.");
+            UpstreamError::Failed(format!("{name} failed"))
+        };
         let response = self
             .client
             .post(&url)
@@ -225,31 +282,16 @@ impl Upstream {
             .await
             .map_err(|err| failed(err.to_string()))?;
         let status = response.status();
-        if response
-            .content_length()
-            .is_some_and(|length| length > RESPONSE_BYTES_MAX as u64)
-        {
-            return Err(failed(format!(
-                "its answer is over {RESPONSE_BYTES_MAX} bytes"
-            )));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| failed(err.to_string()))?;
-        if bytes.len() > RESPONSE_BYTES_MAX {
-            return Err(failed(format!(
-                "its answer is over {RESPONSE_BYTES_MAX} bytes"
-            )));
-        }
+        let bytes = bounded_body(response).await.map_err(failed)?;
         let answer: Value = serde_json::from_slice(&bytes)
             .map_err(|err| failed(format!("the answer is not JSON: {err}")))?;
         // Only a 400 is about the caller's input; any other refusal (401, 404, …) is the
         // deployment's misconfiguration, not the caller's fault.
         if status == reqwest::StatusCode::BAD_REQUEST {
+            // Its message is not passed on: servers echo input values in them.
+            tracing::info!(upstream = %url, error = answer["error"].as_str().unwrap_or(""), "An upstream refused an input.");
             return Err(UpstreamError::Refused(format!(
-                "the upstream refused the request ({status}): {}",
-                answer["error"].as_str().unwrap_or("no message")
+                "{name} refused the request as invalid (400); see the model's metadata for its inputs"
             )));
         }
         if !status.is_success() {
