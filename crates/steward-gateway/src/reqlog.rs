@@ -130,6 +130,10 @@ pub struct Record {
     pub classes: Arc<FieldClasses>,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a record moves through the queue by value, without an allocation per request"
+)]
 enum Message {
     Record(Record, usize),
     /// Written after every record queued before it; the writer stops.
