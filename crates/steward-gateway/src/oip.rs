@@ -183,7 +183,7 @@ pub struct Pinner {
 
 /// The routing table: environment → model name → stable deployment, and canaries beside
 /// some of them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Table {
     pub environments: BTreeMap<String, BTreeMap<String, Arc<Deployment>>>,
     /// `(environment, model name)` → the canary there.
@@ -362,6 +362,17 @@ impl Gateway {
         }
         self.loaded
             .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Replaces the pin grants of the current table (the rest of it unchanged).
+    pub fn swap_pinners(&self, pinners: BTreeMap<String, Pinner>) {
+        let mut current = match self.table.write() {
+            Ok(current) => current,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut table = Table::clone(&current);
+        table.pinners = pinners;
+        *current = Arc::new(table);
     }
 
     /// Whether the first routing table is in place (until then the server is not ready).

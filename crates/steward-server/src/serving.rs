@@ -95,8 +95,8 @@ pub struct PinGrant {
     pub grants: Vec<(String, String, String)>,
 }
 
-/// Who may pin which of `deployments` (`(environment, business unit, model)`), decided
-/// per user (all of a user's tokens carry the same grants) for every token not revoked.
+/// Who may pin which of `deployments` (`(environment, business unit, model)`), for every
+/// token not revoked, decided once per user and token issuer (the policies see both).
 pub async fn pin_grants(
     app: &App,
     deployments: &[(String, String, String)],
@@ -116,13 +116,14 @@ pub async fn pin_grants(
             env.production,
         ));
     }
-    let mut decided: std::collections::HashMap<String, Vec<(String, String, String)>> =
+    let mut decided: std::collections::HashMap<(String, String), Vec<(String, String, String)>> =
         std::collections::HashMap::new();
     let mut grants = Vec::new();
     for token in app.store.active_tokens().await? {
         let (token_id, secret_hash) = (token.id.clone(), token.secret_hash.clone());
         let user = token.user_name.clone();
-        if !decided.contains_key(&user) {
+        let key = (user.clone(), token.created_by.clone());
+        if !decided.contains_key(&key) {
             let mut caller = crate::authz::token_caller(app, token).await?;
             caller.action = steward_policy::Action::VersionPin;
             let allowed = targets
@@ -142,9 +143,9 @@ pub async fn pin_grants(
                 })
                 .map(|(target, _, _)| target.clone())
                 .collect();
-            decided.insert(user.clone(), allowed);
+            decided.insert(key.clone(), allowed);
         }
-        let allowed = decided.get(&user).cloned().unwrap_or_default();
+        let allowed = decided.get(&key).cloned().unwrap_or_default();
         if !allowed.is_empty() {
             grants.push(PinGrant {
                 token_id,

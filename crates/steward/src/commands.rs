@@ -1158,17 +1158,30 @@ async fn serve(data_dir: &Path, overrides: RawConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     eprintln!("Steward is serving on http://{}", listener.local_addr()?);
+    // Ctrl-C, or SIGTERM as service managers and Kubernetes send it.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match terminate.as_mut() {
+                    Some(terminate) => { terminate.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
     };
     // The data plane: OIP at /v2 (production) and /env/{environment}/v2, from the aliases.
     let gateway = crate::serving::start(&app)?;
     let data_plane = steward_gateway::oip::router(gateway.clone());
-    steward_server::serve_with(app, listener, shutdown, data_plane).await?;
-    // What is queued for the request log is written before the process ends.
+    let served = steward_server::serve_with(app, listener, shutdown, data_plane).await;
+    // What is queued for the request log is written before the process ends, however the
+    // server stopped.
     if let Some(log) = &gateway.request_log {
         log.close();
     }
+    served?;
     Ok(())
 }
 

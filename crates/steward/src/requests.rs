@@ -148,23 +148,34 @@ fn for_each(
     for path in files {
         let file =
             std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-        for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            if line.is_empty() {
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = String::new();
+        for number in 1.. {
+            line.clear();
+            let read = reader
+                .read_line(&mut line)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if read == 0 {
+                break;
+            }
+            // A last line without its newline is being written right now: not yet a record.
+            let Some(complete) = line.strip_suffix('\n') else {
+                break;
+            };
+            if complete.is_empty() {
                 continue;
             }
-            let record: Value = serde_json::from_str(&line)
+            let record: Value = serde_json::from_str(complete)
                 .ok()
                 .filter(Value::is_object)
                 .with_context(|| {
                     format!(
-                        "{} line {}: not a request log record (a JSON object)",
-                        path.display(),
-                        index + 1
+                        "{} line {number}: not a request log record (a JSON object)",
+                        path.display()
                     )
                 })?;
             if selected(&record, filter) {
-                each(&line, record)?;
+                each(complete, record)?;
             }
         }
     }
@@ -291,6 +302,13 @@ mod tests {
         assert_eq!(export(&log, &filter, Format::Parquet, &parquet).unwrap(), 1);
         let bytes = std::fs::read(&parquet).unwrap();
         assert_eq!(&bytes[..4], b"PAR1");
+        // A line being written (no newline yet) is not a record yet; a broken whole line is
+        // an error.
+        std::fs::write(log.join("standard/2026-11-28.jsonl"), "{\"id\":").unwrap();
+        assert_eq!(
+            export(&log, &Filter::default(), Format::Jsonl, &out).unwrap(),
+            3
+        );
         std::fs::write(log.join("standard/2026-11-28.jsonl"), "{\"id\":\n").unwrap();
         let err = export(&log, &Filter::default(), Format::Jsonl, &out).unwrap_err();
         assert!(

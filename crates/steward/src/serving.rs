@@ -28,6 +28,8 @@ pub struct Serving {
     loaded: Loaded,
     /// Versions that failed to load: when to try again, and the pause after that.
     failed: HashMap<String, (std::time::Instant, Duration)>,
+    /// The audit head the table's pin grants were computed at.
+    grants_head: Option<u64>,
 }
 
 /// The data plane of `app`: a gateway with the request log the configuration names, kept
@@ -71,7 +73,7 @@ pub async fn watch(app: App, gateway: Arc<Gateway>) {
         if seen == Some(head) {
             continue;
         }
-        match refresh(&app, &gateway, &mut serving).await {
+        match refresh(&app, &gateway, &mut serving, head).await {
             // A version that did not load is tried again (after its pause) even if nothing
             // else changes.
             Ok(complete) => seen = complete.then_some(head),
@@ -86,7 +88,12 @@ pub async fn watch(app: App, gateway: Arc<Gateway>) {
 /// returns whether every deployed version is served. Deployments that did not change are
 /// kept as they are (with their inference slots), and the versions aliases pointed to
 /// before stay loaded, so a rollback is served at once.
-pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> anyhow::Result<bool> {
+pub async fn refresh(
+    app: &App,
+    gateway: &Gateway,
+    serving: &mut Serving,
+    head: u64,
+) -> anyhow::Result<bool> {
     let aliases = steward_server::serving::current_aliases(app)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -288,39 +295,54 @@ pub async fn refresh(app: &App, gateway: &Gateway, serving: &mut Serving) -> any
             .iter()
             .any(|flag| flag.fallback_digest.as_ref() == Some(digest))
     };
-    // Who may pin versions by path, as the policy says now (every change moves the audit
-    // head, so a revoked token or role stops pinning at the next refresh).
-    let served: Vec<(String, String, String)> = aliases
-        .iter()
-        .filter(|alias| alias.digest.is_some())
-        .map(|alias| {
-            (
-                alias.environment.clone(),
-                alias.business_unit.clone(),
-                alias.model.clone(),
-            )
-        })
-        .collect();
-    for grant in steward_server::serving::pin_grants(app, &served)
-        .await
-        .map_err(|err| anyhow::anyhow!("{err}"))?
-    {
-        table.pinners.insert(
-            grant.token_id,
-            steward_gateway::Pinner {
-                user: grant.user,
-                secret_hash: grant.secret_hash,
-                grants: grant
-                    .grants
-                    .into_iter()
-                    .map(|(env, unit, model)| (env, format!("{unit}:{model}")))
-                    .collect(),
-            },
-        );
-    }
     serving.loaded.retain(|digest, _| in_use(digest));
     serving.failed.retain(|digest, _| in_use(digest));
+    // The routing table first, with the grants it had: kill switches and rollbacks do not
+    // wait for the policy decisions below.
+    table.pinners = current.pinners.clone();
     gateway.swap(table);
+    // Who may pin versions by path, as the policy says now (every change moves the audit
+    // head, so a revoked token or role stops pinning at the next refresh). Computed once
+    // per head, then swapped in with the table as it is then.
+    if serving.grants_head != Some(head) {
+        let served: Vec<(String, String, String)> = aliases
+            .iter()
+            .filter(|alias| alias.digest.is_some())
+            .map(|alias| {
+                (
+                    alias.environment.clone(),
+                    alias.business_unit.clone(),
+                    alias.model.clone(),
+                )
+            })
+            .collect();
+        match steward_server::serving::pin_grants(app, &served).await {
+            Ok(grants) => {
+                let pinners = grants
+                    .into_iter()
+                    .map(|grant| {
+                        (
+                            grant.token_id,
+                            steward_gateway::Pinner {
+                                user: grant.user,
+                                secret_hash: grant.secret_hash,
+                                grants: grant
+                                    .grants
+                                    .into_iter()
+                                    .map(|(env, unit, model)| (env, format!("{unit}:{model}")))
+                                    .collect(),
+                            },
+                        )
+                    })
+                    .collect();
+                gateway.swap_pinners(pinners);
+                serving.grants_head = Some(head);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "Serving: pin grants were not refreshed; the previous ones stay.")
+            }
+        }
+    }
     Ok(complete)
 }
 

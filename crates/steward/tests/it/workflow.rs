@@ -843,6 +843,28 @@ async fn a_promoted_version_is_served_over_the_open_inference_protocol() {
             assert!((got - want).abs() <= 1e-5, "case {index}: {got} vs {want}");
         }
     }
+    // A revoked token stops pinning at the next refresh of the table.
+    let alice_id = alice.token.split('_').nth(1).unwrap().to_owned();
+    admin.ok(&["tokens", "revoke", "alice", &alice_id]);
+    let mut refused = false;
+    for _ in 0..40 {
+        let status = http
+            .post(format!("{base}/versions/1.0.0/infer"))
+            .bearer_auth(&alice.token)
+            .json(&request)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(refused, "a revoked token still pinned after 10 s");
+    let token = admin.json(&["tokens", "create", "alice", "--name", "laptop-2"]);
+    let alice = &admin.as_user(token["token"].as_str().unwrap());
     // A second version, then a manual rollback: what staging serves follows each move.
     let wait_for = |label: &'static str| {
         let (http, base) = (http.clone(), base.clone());
