@@ -85,6 +85,9 @@ pub async fn verified_artifact(
     })
 }
 
+/// A served deployment: `(environment, business unit, model)`.
+pub type Target = (String, String, String);
+
 /// A token that may pin versions by the versioned path, and where (the policy's
 /// `version.pin` for its user, with the user's roles as they are now).
 pub struct PinGrant {
@@ -116,7 +119,8 @@ pub async fn pin_grants(
             env.production,
         ));
     }
-    let mut decided: std::collections::HashMap<(String, String), Vec<(String, String, String)>> =
+    // (user, token issuer) → the deployments they may pin.
+    let mut decided: std::collections::HashMap<(String, String), Vec<Target>> =
         std::collections::HashMap::new();
     let mut grants = Vec::new();
     for token in app.store.active_tokens().await? {
