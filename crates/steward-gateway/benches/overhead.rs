@@ -120,7 +120,7 @@ fn main() {
         steward_gateway::oip::router(plain.clone()),
         steward_gateway::oip::router(logged.clone()),
     );
-    let governed = |router: axum::Router| {
+    let governed = move |router: axum::Router| {
         let body = body.clone();
         async move {
             let request = Request::builder()
@@ -145,25 +145,34 @@ fn main() {
             elapsed
         }
     };
+    // Requests start on a runtime worker, as the server's connection tasks do.
+    let measure = |router: axum::Router, count: usize| -> Vec<Duration> {
+        let governed = governed.clone();
+        runtime
+            .block_on(runtime.spawn(async move {
+                let mut samples = Vec::with_capacity(count);
+                for _ in 0..count {
+                    samples.push(governed(router.clone()).await);
+                }
+                samples
+            }))
+            .unwrap()
+    };
     let (mut direct, mut off, mut on) = (Vec::new(), Vec::new(), Vec::new());
     // Warm-up.
     for _ in 0..1_000 {
         direct_model.run(&inputs).unwrap();
-        runtime.block_on(governed(plain_router.clone()));
-        runtime.block_on(governed(logged_router.clone()));
     }
+    measure(plain_router.clone(), 1_000);
+    measure(logged_router.clone(), 1_000);
     for _ in 0..rounds {
         for _ in 0..per_round {
             let started = Instant::now();
             std::hint::black_box(direct_model.run(std::hint::black_box(&inputs)).unwrap());
             direct.push(started.elapsed());
         }
-        for _ in 0..per_round {
-            off.push(runtime.block_on(governed(plain_router.clone())));
-        }
-        for _ in 0..per_round {
-            on.push(runtime.block_on(governed(logged_router.clone())));
-        }
+        off.extend(measure(plain_router.clone(), per_round));
+        on.extend(measure(logged_router.clone(), per_round));
     }
     for samples in [&mut direct, &mut off, &mut on] {
         samples.sort();

@@ -71,6 +71,8 @@ pub struct Deployment {
     /// The classification of each input and output (request log redaction).
     pub classes: Arc<FieldClasses>,
     slots: Arc<tokio::sync::Semaphore>,
+    /// A moving average of this model's run time in nanoseconds (0: not measured yet).
+    run_nanos: std::sync::atomic::AtomicU64,
     /// Summary handles per input (by the model's input order), one per feature.
     features: OnceLock<Vec<Vec<crate::metrics::FeatureSummary>>>,
 }
@@ -90,6 +92,7 @@ impl Deployment {
             runtime: runtime.into(),
             classes: Arc::new(FieldClasses::default()),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_inferences)),
+            run_nanos: std::sync::atomic::AtomicU64::new(0),
             features: OnceLock::new(),
         }
     }
@@ -168,6 +171,67 @@ impl Deployment {
                 }
             }
         }
+    }
+}
+
+/// Models whose runs average less than this run on the async worker that handles the
+/// request: handing a few microseconds of work to the blocking pool and back costs more
+/// than the work. Longer ones run on the blocking pool, so they never stall other requests.
+pub const INLINE_RUN_MAX: Duration = Duration::from_micros(50);
+/// Input elements of a request run inline, at most.
+pub const INLINE_ELEMENTS_MAX: usize = 4_096;
+
+impl Deployment {
+    /// Runs the ONNX model: inline when it is known to be quick, else on the blocking pool
+    /// (the slot is held by the work itself there, so a request that times out does not
+    /// free it while its inference still runs).
+    async fn run_onnx(
+        &self,
+        model: &Arc<crate::runtime::OnnxModel>,
+        inputs: Arc<Vec<tensor::Tensor>>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Result<Vec<tensor::Tensor>, String>, tokio::task::JoinError> {
+        use std::sync::atomic::Ordering;
+        let average = self.run_nanos.load(Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        // Quick on average and a small request (a large batch of a quick model is not quick).
+        let elements: usize = inputs.iter().map(|input| input.elements.len()).sum();
+        let inline = average > 0
+            && average < INLINE_RUN_MAX.as_nanos() as u64
+            && elements <= INLINE_ELEMENTS_MAX;
+        let outputs = if inline {
+            let _slot = slot;
+            model.run(&inputs)
+        } else {
+            let model = model.clone();
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                let started = std::time::Instant::now();
+                (model.run(&inputs), started.elapsed())
+            })
+            .await
+            .map(|(outputs, took)| {
+                self.record_run(took);
+                outputs
+            })?
+        };
+        if inline {
+            self.record_run(started.elapsed());
+        }
+        Ok(outputs)
+    }
+
+    /// Folds one run time into the moving average (weight 1/8).
+    fn record_run(&self, took: Duration) {
+        use std::sync::atomic::Ordering;
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let average = self.run_nanos.load(Ordering::Relaxed);
+        let next = if average == 0 {
+            took
+        } else {
+            average - average / 8 + took / 8
+        };
+        self.run_nanos.store(next.max(1), Ordering::Relaxed);
     }
 }
 
@@ -1265,20 +1329,13 @@ async fn infer_deployed(
                 )
             })?;
         match &deployment.runtime {
-            Runtime::Onnx(model) => {
-                let model = model.clone();
-                // The slot is held by the work itself: a request that times out does not
-                // free it while its inference still runs.
-                tokio::task::spawn_blocking(move || {
-                    let _slot = slot;
-                    model.run(&inputs)
-                })
+            Runtime::Onnx(model) => deployment
+                .run_onnx(model, inputs, slot)
                 .await
                 .map_err(|_| {
                     OipError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference failed")
                 })?
-                .map_err(bad)
-            }
+                .map_err(bad),
             Runtime::Upstream(upstream) => {
                 let _slot = slot;
                 upstream
