@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use steward_core::schema::{Classification, DataSchema};
 
 use crate::tensor::{self, Tensor};
@@ -41,6 +42,8 @@ pub const RECORD_ELEMENTS_MAX: usize = 65_536;
 pub const REQUEST_ID_MAX: usize = 128;
 /// Records the writer takes from the queue per write, at most.
 pub const BATCH_RECORDS: usize = 4_096;
+/// How long the writer sleeps when the queue is empty (the most a record waits).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Loss is reported in the log at most this often (it is counted every time).
 pub const WARN_EVERY: Duration = Duration::from_secs(1);
 
@@ -192,9 +195,10 @@ impl RequestLog {
         let (written, dropped, failed) =
             (outcome("written"), outcome("dropped"), outcome("failed"));
         let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let writer = Writer {
+        let mut writer = Writer {
             dir: config.dir,
             key: config.key,
+            open: std::collections::HashMap::new(),
             written: written.clone(),
             failed: failed.clone(),
             queued_bytes: queued_bytes.clone(),
@@ -282,30 +286,34 @@ impl RequestLog {
 struct Writer {
     dir: PathBuf,
     key: Vec<u8>,
+    open: std::collections::HashMap<PathBuf, std::fs::File>,
     written: Counter,
     failed: Counter,
     queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Writer {
-    fn run(self, receiver: Receiver<Message>) {
+    fn run(&mut self, receiver: Receiver<Message>) {
         let mut batch = Vec::with_capacity(BATCH_RECORDS);
         let mut closing = false;
-        // Blocks for the first record, then takes what is queued, up to a batch.
+        // Polls rather than blocks: a sender never has to wake this thread (a system call
+        // on the request's path); records wait at most `FLUSH_INTERVAL` for their write.
         while !closing {
-            match receiver.recv() {
-                Ok(Message::Record(record, bytes)) => batch.push((record, bytes)),
-                Ok(Message::Close) | Err(_) => break,
-            }
             while batch.len() < BATCH_RECORDS {
                 match receiver.try_recv() {
                     Ok(Message::Record(record, bytes)) => batch.push((record, bytes)),
-                    Ok(Message::Close) => {
+                    Ok(Message::Close) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                         closing = true;
                         break;
                     }
-                    Err(_) => break,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 }
+            }
+            if batch.is_empty() {
+                if !closing {
+                    std::thread::sleep(FLUSH_INTERVAL);
+                }
+                continue;
             }
             let bytes: usize = batch.iter().map(|(_, bytes)| bytes).sum();
             let count = batch.len() as u64;
@@ -326,21 +334,25 @@ impl Writer {
     }
 
     /// Encodes a batch and appends it, one write per file.
-    fn write(&self, batch: &mut Vec<Record>) {
-        let mut files: BTreeMap<PathBuf, (Vec<u8>, u64)> = BTreeMap::new();
+    fn write(&mut self, batch: &mut Vec<Record>) {
+        let mut files: BTreeMap<(&'static str, i64), (Vec<u8>, u64)> = BTreeMap::new();
         for record in batch.drain(..) {
-            let (class, line) = encode(&record, &self.key);
-            let day = chrono::DateTime::<chrono::Utc>::from(record.time)
-                .format("%Y-%m-%d")
-                .to_string();
-            let path = self.dir.join(class).join(format!("{day}.jsonl"));
-            let (buffer, count) = files.entry(path).or_default();
-            buffer.extend_from_slice(line.as_bytes());
-            buffer.push(b'\n');
+            let day = record
+                .time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |since| (since.as_secs() / 86_400) as i64);
+            let mut line = Vec::with_capacity(1024);
+            let class = encode_into(&record, &self.key, &mut line);
+            let (buffer, count) = files.entry((class, day)).or_default();
+            buffer.extend_from_slice(&line);
             *count += 1;
         }
-        for (path, (buffer, count)) in files {
-            match append(&path, &buffer) {
+        for ((class, day), (buffer, count)) in files {
+            let date = chrono::DateTime::<chrono::Utc>::from_timestamp(day * 86_400, 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%d");
+            let path = self.dir.join(class).join(format!("{date}.jsonl"));
+            match self.append(&path, &buffer) {
                 Ok(()) => {
                     self.written.inc_by(count);
                 }
@@ -351,22 +363,47 @@ impl Writer {
             }
         }
     }
+
+    /// Appends to a file, kept open between batches (a few: one per class and day in use).
+    fn append(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.open.contains_key(path) {
+            if self.open.len() >= OPEN_FILES_MAX {
+                self.open.clear();
+            }
+            self.open.insert(path.to_owned(), open_append(path)?);
+        }
+        let Some(file) = self.open.get_mut(path) else {
+            return Err(std::io::Error::other("the file was not opened"));
+        };
+        let written = append_whole(file, bytes);
+        if written.is_err() {
+            // Opened afresh next time.
+            self.open.remove(path);
+        }
+        written
+    }
 }
 
-fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Files the writer keeps open at once.
+const OPEN_FILES_MAX: usize = 4;
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    // One write per batch and file, in append mode: lines of concurrent writers do not
-    // interleave.
-    let mut file = std::fs::OpenOptions::new()
+    // Append mode: lines of concurrent writers do not interleave.
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?;
+        .open(path)
+}
+
+/// One write of whole lines; a torn one (disk full) is cut off, so the file stays whole
+/// lines.
+fn append_whole(file: &mut std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
     let length = file.metadata()?.len();
     let written = file.write_all(bytes);
     if written.is_err() {
-        // A torn batch (disk full) is cut off, so the file stays whole lines.
         let _ = file.set_len(length);
     }
     written
@@ -406,105 +443,208 @@ fn element_texts(tensor: &Tensor) -> Vec<String> {
     }
 }
 
-/// The record as a CloudEvent (structured JSON) and its retention class.
-pub fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
+/// A tensor as a record carries it.
+#[derive(Serialize)]
+struct TensorView<'a> {
+    name: &'a str,
+    datatype: &'static str,
+    shape: &'a [u64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<DataView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pseudonymised: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<bool>,
+}
+
+enum DataView<'a> {
+    Plain(&'a tensor::Elements),
+    Hashed(Vec<String>),
+}
+
+impl Serialize for DataView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        match self {
+            DataView::Hashed(values) => values.serialize(serializer),
+            DataView::Plain(tensor::Elements::Bool(values)) => values.serialize(serializer),
+            DataView::Plain(tensor::Elements::Int(values)) => values.serialize(serializer),
+            DataView::Plain(tensor::Elements::Uint(values)) => values.serialize(serializer),
+            DataView::Plain(tensor::Elements::Float(values)) => {
+                // JSON has no NaN or infinity: those are null, as in answers.
+                let mut seq = serializer.serialize_seq(Some(values.len()))?;
+                for value in values {
+                    if value.is_finite() {
+                        seq.serialize_element(value)?;
+                    } else {
+                        seq.serialize_element(&None::<f64>)?;
+                    }
+                }
+                seq.end()
+            }
+            DataView::Plain(tensor::Elements::Bytes(values)) => {
+                let mut seq = serializer.serialize_seq(Some(values.len()))?;
+                for value in values {
+                    seq.serialize_element(&String::from_utf8_lossy(value))?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Data<'a> {
+    status: u16,
+    latency_us: u64,
+    inputs: Option<Vec<TensorView<'a>>>,
+    outputs: Option<Vec<TensorView<'a>>>,
+    error: Option<&'a str>,
+}
+
+/// The CloudEvent (structured JSON mode; extension attributes are lowercase alphanumeric
+/// and never empty).
+#[derive(Serialize)]
+struct Event<'a> {
+    specversion: &'static str,
+    id: String,
+    source: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    subject: String,
+    time: String,
+    datacontenttype: &'static str,
+    model: &'a str,
+    modelversion: &'a str,
+    modeldigest: &'a str,
+    environment: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    requestid: &'a str,
+    traceid: String,
+    traceparent: String,
+    route: &'static str,
+    phase: &'static str,
+    retentionclass: &'static str,
+    data: Data<'a>,
+}
+
+/// The views of a record's tensors, and whether any holds personal data.
+fn tensor_views<'a>(
+    tensors: &'a Option<Arc<Vec<Tensor>>>,
+    classes: &BTreeMap<String, Classification>,
+    key: &[u8],
+    personal: &mut bool,
+) -> Option<Vec<TensorView<'a>>> {
+    let tensors = tensors.as_ref()?;
+    Some(
+        tensors
+            .iter()
+            .map(|tensor| {
+                let class = classes.get(&tensor.name).copied();
+                let mut view = TensorView {
+                    name: &tensor.name,
+                    datatype: tensor.datatype.as_str(),
+                    shape: &tensor.shape,
+                    data: None,
+                    pseudonymised: None,
+                    redacted: None,
+                    truncated: None,
+                };
+                if class.is_some_and(|class| class >= Classification::Personal) {
+                    *personal = true;
+                }
+                if tensor.elements.len() > RECORD_ELEMENTS_MAX {
+                    view.truncated = Some(true);
+                    return view;
+                }
+                match class {
+                    Some(Classification::SpecialCategory) => {
+                        view.redacted = Some("special-category");
+                    }
+                    Some(Classification::Personal) => {
+                        view.pseudonymised = Some("hmac-sha256");
+                        view.data = Some(DataView::Hashed(
+                            element_texts(tensor)
+                                .into_iter()
+                                .map(|text| {
+                                    steward_core::audit::hmac_value(key, &Value::String(text))
+                                })
+                                .collect(),
+                        ));
+                    }
+                    _ => view.data = Some(DataView::Plain(&tensor.elements)),
+                }
+                view
+            })
+            .collect(),
+    )
+}
+
+/// Appends the record as one CloudEvent line (structured JSON, then a newline) to `out`;
+/// returns its retention class.
+pub fn encode_into(record: &Record, key: &[u8], out: &mut Vec<u8>) -> &'static str {
     let mut personal = false;
-    let mut tensors = |tensors: &Option<Arc<Vec<Tensor>>>,
-                       classes: &BTreeMap<String, Classification>|
-     -> Value {
-        let Some(tensors) = tensors else {
-            return Value::Null;
-        };
-        Value::Array(
-            tensors
-                .iter()
-                .map(|tensor| {
-                    let mut json = json!({
-                        "name": tensor.name, "datatype": tensor.datatype.as_str(), "shape": tensor.shape,
-                    });
-                    if tensor.elements.len() > RECORD_ELEMENTS_MAX {
-                        json["truncated"] = json!(true);
-                        if classes.get(&tensor.name).is_some_and(|class| {
-                            *class >= Classification::Personal
-                        }) {
-                            personal = true;
-                        }
-                        return json;
-                    }
-                    match classes.get(&tensor.name) {
-                        Some(Classification::SpecialCategory) => {
-                            personal = true;
-                            json["redacted"] = json!("special-category");
-                        }
-                        Some(Classification::Personal) => {
-                            personal = true;
-                            json["pseudonymised"] = json!("hmac-sha256");
-                            json["data"] = Value::Array(
-                                element_texts(tensor)
-                                    .into_iter()
-                                    .map(|text| {
-                                        Value::String(steward_core::audit::hmac_value(
-                                            key,
-                                            &Value::String(text),
-                                        ))
-                                    })
-                                    .collect(),
-                            );
-                        }
-                        _ => json["data"] = tensor::to_json(&tensor.elements),
-                    }
-                    json
-                })
-                .collect(),
-        )
-    };
-    let inputs = tensors(&record.inputs, &record.classes.inputs);
-    let outputs = tensors(&record.outputs, &record.classes.outputs);
+    let inputs = tensor_views(&record.inputs, &record.classes.inputs, key, &mut personal);
+    let outputs = tensor_views(&record.outputs, &record.classes.outputs, key, &mut personal);
     let class = if personal {
         RETENTION_PERSONAL
     } else {
         RETENTION_STANDARD
     };
-    let time = chrono::DateTime::<chrono::Utc>::from(record.time)
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let event = json!({
-        "specversion": "1.0",
-        "id": crate::trace::random_id(),
-        "source": format!("/steward/gateway/{}/{}", record.environment, record.model),
-        "type": EVENT_TYPE,
-        "subject": format!("{}@{}", record.model, record.version),
-        "time": time,
-        "datacontenttype": "application/json",
-        "model": record.model,
-        "modelversion": record.version,
-        "modeldigest": record.digest,
-        "environment": record.environment,
-        "requestid": record.request_id,
-        "traceid": record.trace.trace_id_hex(),
-        "traceparent": record.trace.header(),
-        "route": record.route.as_str(),
-        "phase": if record.canary_phase { "canary" } else { "sampled" },
-        "retentionclass": class,
-        "data": {
-            "status": record.status,
-            "latency_us": u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX),
-            "inputs": inputs,
-            "outputs": outputs,
-            "error": record.error,
+    let event = Event {
+        specversion: "1.0",
+        id: crate::trace::random_id(),
+        source: format!("/steward/gateway/{}/{}", record.environment, record.model),
+        kind: EVENT_TYPE,
+        subject: format!("{}@{}", record.model, record.version),
+        time: chrono::DateTime::<chrono::Utc>::from(record.time)
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        datacontenttype: "application/json",
+        model: &record.model,
+        modelversion: &record.version,
+        modeldigest: &record.digest,
+        environment: &record.environment,
+        tenant: record.tenant.as_deref(),
+        requestid: &record.request_id,
+        traceid: record.trace.trace_id_hex(),
+        traceparent: record.trace.header(),
+        route: record.route.as_str(),
+        phase: if record.canary_phase {
+            "canary"
+        } else {
+            "sampled"
         },
-    });
-    let mut event = event;
-    // CloudEvents extension attributes are non-empty: no tenant, no attribute.
-    if let Some(tenant) = &record.tenant {
-        event["tenant"] = json!(tenant);
-    }
-    (class, event.to_string())
+        retentionclass: class,
+        data: Data {
+            status: record.status,
+            latency_us: u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX),
+            inputs,
+            outputs,
+            error: record.error.as_deref(),
+        },
+    };
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &event);
+    out.push(b'\n');
+    class
+}
+
+/// The record as a CloudEvent (structured JSON) and its retention class.
+pub fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
+    let mut line = Vec::new();
+    let class = encode_into(record, key, &mut line);
+    line.pop();
+    (class, String::from_utf8(line).unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tensor::{Datatype, Elements};
+    use serde_json::json;
 
     fn record(classes: FieldClasses) -> Record {
         Record {
