@@ -24,7 +24,7 @@ use tower::ServiceExt;
 
 const ROW: [f64; 6] = [44200.0, 0.29, 29.0, 3.0, 1.0, 20350.0];
 
-fn gateway(logging: Option<&std::path::Path>) -> Arc<Gateway> {
+fn gateway(canary: bool, logging: Option<&std::path::Path>) -> Arc<Gateway> {
     let limits = Limits::default();
     let mut gateway = Gateway::new(limits.clone(), "bench");
     if let Some(dir) = logging {
@@ -58,7 +58,7 @@ fn gateway(logging: Option<&std::path::Path>) -> Arc<Gateway> {
         .entry("production".into())
         .or_default()
         .insert("retail:credit".into(), deployment("1.0.0"));
-    if logging.is_some() {
+    if canary {
         table.canaries.insert(
             ("production".into(), "retail:credit".into()),
             Canary {
@@ -99,8 +99,9 @@ fn main() {
         "steward-overhead-{}",
         steward_gateway::trace::random_id()
     ));
-    let plain = gateway(None);
-    let logged = gateway(Some(&log_dir));
+    let plain = gateway(false, None);
+    let logged = gateway(true, Some(&log_dir));
+    let canary_only = gateway(true, None);
     let steward_gateway::Runtime::Onnx(direct_model) =
         plain.table().environments["production"]["retail:credit"]
             .runtime
@@ -195,6 +196,96 @@ fn main() {
             us(percentile(samples, 0.99)) - us(percentile(&direct, 0.99)),
         );
     }
+    // The writer's cost per record (encoding only).
+    {
+        // What the handler holds already: the tensors (shared, not copied).
+        let (shared_inputs, shared_outputs) = (
+            Arc::new(inputs.clone()),
+            Arc::new(direct_model.run(&inputs).unwrap()),
+        );
+        let record = || steward_gateway::reqlog::Record {
+            time: std::time::SystemTime::now(),
+            request_id: "r".into(),
+            trace: steward_gateway::trace::TraceContext::from_headers(&Default::default()),
+            model: "retail:credit".into(),
+            version: "1.1.0".into(),
+            digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+            environment: "production".into(),
+            tenant: Some("bench".into()),
+            route: steward_gateway::reqlog::Route::Canary,
+            canary_phase: true,
+            status: 200,
+            latency: Duration::from_micros(20),
+            inputs: Some(shared_inputs.clone()),
+            outputs: Some(shared_outputs.clone()),
+            error: None,
+            classes: Arc::new(Default::default()),
+        };
+        let sample = record();
+        let mut out = Vec::with_capacity(1 << 20);
+        let started = Instant::now();
+        for _ in 0..200_000 {
+            out.clear();
+            steward_gateway::reqlog::encode_into(&sample, b"key", &mut out);
+        }
+        let encode = started.elapsed() / 200_000;
+        let started = Instant::now();
+        for _ in 0..200_000 {
+            std::hint::black_box(record());
+        }
+        let build = started.elapsed() / 200_000;
+        println!("\nper record: encoding {encode:?} ({} bytes), building (hot path) {build:?}", out.len());
+    }
+    // Throughput at saturation: 32 concurrent callers for `OVERHEAD_SECONDS` (default 3)
+    // per round, logging off and on alternating; requests completed per second.
+    let seconds: u64 = std::env::var("OVERHEAD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let saturate = |router: axum::Router| -> f64 {
+        let governed = governed.clone();
+        runtime.block_on(async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let (router, governed) = (router.clone(), governed.clone());
+                    tokio::spawn(async move {
+                        let mut done = 0u64;
+                        while Instant::now() < deadline {
+                            governed(router.clone()).await;
+                            done += 1;
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for task in tasks {
+                total += task.await.unwrap();
+            }
+            total as f64 / seconds as f64
+        })
+    };
+    let canary_router = steward_gateway::oip::router(canary_only.clone());
+    let (mut rps_off, mut rps_canary, mut rps_on) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        rps_off.push(saturate(plain_router.clone()));
+        rps_canary.push(saturate(canary_router.clone()));
+        rps_on.push(saturate(logged_router.clone()));
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (off_median, canary_median, on_median) = (
+        median(&mut rps_off),
+        median(&mut rps_canary),
+        median(&mut rps_on),
+    );
+    println!(
+        "\n| saturation, 32 callers, 5 rounds of {seconds} s | requests/s (median) |\n|---|---|\n| no canary, logging off | {off_median:.0} |\n| canary 10 %, logging off | {canary_median:.0} |\n| canary 10 %, logging on (every request) | {on_median:.0} |\n| cost of logging (canary on vs off) | {:.1} % |",
+        100.0 * (1.0 - on_median / canary_median)
+    );
     if let Some(log) = &logged.request_log {
         log.close();
         let (written, dropped, failed) = log.counts();

@@ -341,13 +341,24 @@ impl Writer {
                 .time
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |since| (since.as_secs() / 86_400) as i64);
-            let mut line = Vec::with_capacity(1024);
-            let class = encode_into(&record, &self.key, &mut line);
-            let (buffer, count) = files.entry((class, day)).or_default();
-            buffer.extend_from_slice(&line);
-            *count += 1;
+            // Encoded straight into its file's buffer; the class is known only after, so a
+            // record goes to the standard buffer first and moves if it is personal.
+            let standard = files.entry((RETENTION_STANDARD, day)).or_default();
+            let start = standard.0.len();
+            let class = encode_into(&record, &self.key, &mut standard.0);
+            if class == RETENTION_STANDARD {
+                standard.1 += 1;
+            } else {
+                let line = standard.0.split_off(start);
+                let (buffer, count) = files.entry((class, day)).or_default();
+                buffer.extend_from_slice(&line);
+                *count += 1;
+            }
         }
         for ((class, day), (buffer, count)) in files {
+            if count == 0 {
+                continue;
+            }
             let date = chrono::DateTime::<chrono::Utc>::from_timestamp(day * 86_400, 0)
                 .unwrap_or_default()
                 .format("%Y-%m-%d");
@@ -583,6 +594,38 @@ fn tensor_views<'a>(
     )
 }
 
+/// RFC 3339 time with microseconds, UTC (`2026-11-27T15:04:05.123456Z`); the part up to the
+/// second is formatted once per second and kept.
+fn rfc3339(time: SystemTime) -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != since.as_secs() {
+            let seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+            cached.0 = since.as_secs();
+            cached.1 = chrono::DateTime::<chrono::Utc>::from_timestamp(seconds, 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+        }
+        let mut text = String::with_capacity(cached.1.len() + 8);
+        text.push_str(&cached.1);
+        text.push('.');
+        let micros = since.subsec_micros();
+        for divisor in [100_000, 10_000, 1_000, 100, 10, 1] {
+            text.push(char::from(b'0' + ((micros / divisor) % 10) as u8));
+        }
+        text.push('Z');
+        text
+    })
+}
+
 /// Appends the record as one CloudEvent line (structured JSON, then a newline) to `out`;
 /// returns its retention class.
 pub fn encode_into(record: &Record, key: &[u8], out: &mut Vec<u8>) -> &'static str {
@@ -600,8 +643,7 @@ pub fn encode_into(record: &Record, key: &[u8], out: &mut Vec<u8>) -> &'static s
         source: format!("/steward/gateway/{}/{}", record.environment, record.model),
         kind: EVENT_TYPE,
         subject: format!("{}@{}", record.model, record.version),
-        time: chrono::DateTime::<chrono::Utc>::from(record.time)
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        time: rfc3339(record.time),
         datacontenttype: "application/json",
         model: &record.model,
         modelversion: &record.version,

@@ -81,6 +81,8 @@ pub struct RawConfig {
     pub request_log_queue_records: Option<u64>,
     /// The request log's folder, relative to the data directory (default `requests`).
     pub request_log_dir: Option<String>,
+    /// Whether the data plane logs requests at all (default true).
+    pub request_log_enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +115,7 @@ pub struct Config {
     pub request_log_sample_bp: u32,
     pub request_log_queue_records: usize,
     pub request_log_dir: PathBuf,
+    pub request_log_enabled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -317,6 +320,7 @@ impl Config {
             request_log_queue_records: request_log_queue_records as usize,
             request_log_dir: data_dir
                 .join(pick!(request_log_dir).unwrap_or_else(|| "requests".to_owned())),
+            request_log_enabled: pick!(request_log_enabled).unwrap_or(true),
             require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
             advisory_block_severity,
             vault,

@@ -44,14 +44,14 @@ pub fn start(app: &App) -> anyhow::Result<Arc<Gateway>> {
         sample_bp: app.config.request_log_sample_bp,
         key: app.audit_key.clone(),
     };
-    let gateway = Arc::new(
-        Gateway::new(
-            steward_gateway::Limits::default(),
-            env!("CARGO_PKG_VERSION"),
-        )
-        .with_request_log(log)
-        .map_err(|err| anyhow::anyhow!("starting the request log: {err}"))?,
-    );
+    let gateway = Gateway::new(steward_gateway::Limits::default(), env!("CARGO_PKG_VERSION"));
+    let gateway = Arc::new(if app.config.request_log_enabled {
+        gateway
+            .with_request_log(log)
+            .map_err(|err| anyhow::anyhow!("starting the request log: {err}"))?
+    } else {
+        gateway
+    });
     tokio::spawn(watch(app.clone(), gateway.clone()));
     Ok(gateway)
 }
