@@ -28,41 +28,11 @@ work=$(mktemp -d /tmp/steward-load.XXXXXX)
 pid=''
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
 cd "$repo"
+. "$here/lib.sh"
 port=18590
 data=$work/data
-"$bin" init --data-dir "$data" >/dev/null
-"$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" >"$work/steward.log" 2>&1 &
-pid=$!
-url=http://127.0.0.1:$port
-for _ in $(seq 1 50); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.2; done
-export STEWARD_URL=$url STEWARD_TOKEN
-STEWARD_TOKEN=$(cat "$data/admin.token")
-field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-"$bin" units create retail >/dev/null
-"$bin" users create alice >/dev/null && "$bin" users grant alice data_scientist --scope retail >/dev/null
-"$bin" users create dave >/dev/null && "$bin" users grant dave mlops_engineer --scope retail >/dev/null
-alice=$("$bin" tokens create alice -o json | field token)
-dave=$("$bin" tokens create dave -o json | field token)
-STEWARD_TOKEN=$alice "$bin" models create retail/credit --category tabular_classification --risk-class minimal --tier 3 >/dev/null
-register() { # VERSION FILE -> digest
-  local dir=$work/model-$1
-  mkdir -p "$dir"
-  cp "crates/steward-gateway/test_data/$2" "$dir/model.onnx"
-  printf 'version: %s\nlicence: Apache-2.0\nintended_use: Score credit applications.\nmodel_card: {description: Credit scoring fixture., markdown: "# Credit"}\n' "$1" > "$dir/steward.yaml"
-  STEWARD_TOKEN=$alice "$bin" versions register retail/credit --dir "$dir" -o json | field digest
-}
-stable=$(register 1.0.0 logreg.onnx)
-canary=$(register 1.1.0 logreg.onnx)
-shadow=$(register 1.2.0 mlp.onnx)
-STEWARD_TOKEN=$dave "$bin" promote "$stable" --to staging --reason "load run" -o json | grep -q '"state": "applied"'
-curl -sf -X PUT -H "authorization: Bearer $dave" -H 'content-type: application/json' \
-  -d "{\"canary\": \"$canary\", \"canary_weight_bp\": 1000, \"shadow\": \"$shadow\", \"shadow_share_bp\": 1000, \"reason\": \"load run\"}" \
-  "$url/api/v1/models/retail/credit/routing/staging" >/dev/null
-model=$url/env/staging/v2/models/retail:credit
-for _ in $(seq 1 80); do
-  [ "$(curl -sf "$model" | field versions 2>/dev/null)" = "['1.0.0', '1.1.0']" ] && break
-  sleep 0.25
-done
+steward_up "$bin" "$data" "$port" 1000 1000
+pid=$steward_pid model=$steward_model url=http://127.0.0.1:$port
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 : > "$work/rss.txt"

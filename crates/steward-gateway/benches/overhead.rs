@@ -209,7 +209,8 @@ fn main() {
             trace: steward_gateway::trace::TraceContext::from_headers(&Default::default()),
             model: "retail:credit".into(),
             version: "1.1.0".into(),
-            digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+            digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                .into(),
             environment: "production".into(),
             tenant: Some("bench".into()),
             route: steward_gateway::reqlog::Route::Canary,
@@ -234,7 +235,10 @@ fn main() {
             std::hint::black_box(record());
         }
         let build = started.elapsed() / 200_000;
-        println!("\nper record: encoding {encode:?} ({} bytes), building (hot path) {build:?}", out.len());
+        println!(
+            "\nper record: encoding {encode:?} ({} bytes), building (hot path) {build:?}",
+            out.len()
+        );
     }
     // Throughput at saturation: 32 concurrent callers for `OVERHEAD_SECONDS` (default 3)
     // per round, logging off and on alternating; requests completed per second.

@@ -44,7 +44,10 @@ pub fn start(app: &App) -> anyhow::Result<Arc<Gateway>> {
         sample_bp: app.config.request_log_sample_bp,
         key: app.audit_key.clone(),
     };
-    let gateway = Gateway::new(steward_gateway::Limits::default(), env!("CARGO_PKG_VERSION"));
+    let gateway = Gateway::new(
+        steward_gateway::Limits::default(),
+        env!("CARGO_PKG_VERSION"),
+    );
     let gateway = Arc::new(if app.config.request_log_enabled {
         gateway
             .with_request_log(log)
