@@ -524,9 +524,8 @@ struct Event<'a> {
     source: String,
     #[serde(rename = "type")]
     kind: &'static str,
-    subject: String,
+    // No `datacontenttype`: in the JSON format its absence means JSON data.
     time: String,
-    datacontenttype: &'static str,
     model: &'a str,
     modelversion: &'a str,
     modeldigest: &'a str,
@@ -535,7 +534,8 @@ struct Event<'a> {
     tenant: Option<&'a str>,
     requestid: &'a str,
     traceid: String,
-    traceparent: String,
+    /// The gateway's span in the trace (its parent is the caller's).
+    spanid: String,
     route: &'static str,
     phase: &'static str,
     retentionclass: &'static str,
@@ -640,11 +640,9 @@ pub fn encode_into(record: &Record, key: &[u8], out: &mut Vec<u8>) -> &'static s
     let event = Event {
         specversion: "1.0",
         id: crate::trace::random_id(),
-        source: format!("/steward/gateway/{}/{}", record.environment, record.model),
+        source: format!("/steward/gateway/{}", record.environment),
         kind: EVENT_TYPE,
-        subject: format!("{}@{}", record.model, record.version),
         time: rfc3339(record.time),
-        datacontenttype: "application/json",
         model: &record.model,
         modelversion: &record.version,
         modeldigest: &record.digest,
@@ -652,7 +650,7 @@ pub fn encode_into(record: &Record, key: &[u8], out: &mut Vec<u8>) -> &'static s
         tenant: record.tenant.as_deref(),
         requestid: &record.request_id,
         traceid: record.trace.trace_id_hex(),
-        traceparent: record.trace.header(),
+        spanid: record.trace.span_id_hex(),
         route: record.route.as_str(),
         phase: if record.canary_phase {
             "canary"

@@ -192,6 +192,7 @@ const TEXT_COLUMNS: &[&str] = &[
     "tenant",
     "requestid",
     "traceid",
+    "spanid",
     "route",
     "phase",
     "retentionclass",
