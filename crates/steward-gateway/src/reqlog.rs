@@ -42,6 +42,8 @@ pub const RECORD_ELEMENTS_MAX: usize = 65_536;
 pub const REQUEST_ID_MAX: usize = 128;
 /// Records the writer takes from the queue per write, at most.
 pub const BATCH_RECORDS: usize = 4_096;
+/// A record's encoded size, about (a one-row tabular inference), for sizing buffers.
+const RECORD_BYTES_TYPICAL: usize = 1_024;
 /// How long the writer sleeps when the queue is empty (the most a record waits).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Loss is reported in the log at most this often (it is counted every time).
@@ -336,6 +338,7 @@ impl Writer {
     /// Encodes a batch and appends it, one write per file.
     fn write(&mut self, batch: &mut Vec<Record>) {
         let mut files: BTreeMap<(&'static str, i64), (Vec<u8>, u64)> = BTreeMap::new();
+        let expected = batch.len() * RECORD_BYTES_TYPICAL;
         for record in batch.drain(..) {
             let day = record
                 .time
@@ -343,7 +346,10 @@ impl Writer {
                 .map_or(0, |since| (since.as_secs() / 86_400) as i64);
             // Encoded straight into its file's buffer; the class is known only after, so a
             // record goes to the standard buffer first and moves if it is personal.
-            let standard = files.entry((RETENTION_STANDARD, day)).or_default();
+            // Sized for the batch up front: growing it by doubling copied every byte again.
+            let standard = files
+                .entry((RETENTION_STANDARD, day))
+                .or_insert_with(|| (Vec::with_capacity(expected), 0));
             let start = standard.0.len();
             let class = encode_into(&record, &self.key, &mut standard.0);
             if class == RETENTION_STANDARD {
