@@ -6,11 +6,14 @@ set -euo pipefail
 bin=$1 python=$2 promtool=$3
 work=$(mktemp -d)
 "$bin" init --data-dir "$work/data" >/dev/null
-# Every request is logged (outside a canary phase too), so the log can be checked.
-printf 'request_log_sample_bp = 10000\n' >> "$work/data/steward.toml"
+# Every request is logged (outside a canary phase too), so the log can be checked; spans go
+# to an OTLP receiver that parses them with the OpenTelemetry protocol's own types.
+printf 'request_log_sample_bp = 10000\notlp_endpoint = "http://127.0.0.1:18599"\n' >> "$work/data/steward.toml"
+"$python" .ci/otlp_receiver.py 18599 "$work/spans.jsonl" &
+receiver=$!
 "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:18556 2>"$work/serve.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+trap 'kill $pid $receiver 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18556/healthz >/dev/null && break; sleep 0.2; done
 export STEWARD_URL=http://127.0.0.1:18556 STEWARD_TOKEN
 STEWARD_TOKEN=$(cat "$work/data/admin.token")
@@ -36,6 +39,17 @@ curl -sf -D "$work/headers.txt" -o /dev/null -X POST -H 'content-type: applicati
 grep -qi '^traceresponse: 00-4bf92f3577b34da6a3ce929d0e0e4736-' "$work/headers.txt"
 for _ in $(seq 1 40); do grep -rqs 4bf92f3577b34da6a3ce929d0e0e4736 "$work/data/requests" && break; sleep 0.25; done
 "$python" .ci/reqlog_check.py "$work/data/requests" 5 "$traceparent"
+# The traced request's span reached the OTLP receiver, a child of the caller's span.
+for _ in $(seq 1 40); do grep -qs 4bf92f3577b34da6a3ce929d0e0e4736 "$work/spans.jsonl" && break; sleep 0.25; done
+"$python" - "$work/spans.jsonl" <<'PY'
+import json, sys
+spans = [json.loads(line) for line in open(sys.argv[1])]
+assert not [s for s in spans if "error" in s], [s for s in spans if "error" in s]
+traced = [s for s in spans if s["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"]
+assert len(traced) == 1 and traced[0]["parent_span_id"] == "00f067aa0ba902b7", traced
+assert traced[0]["attributes"]["steward.model"] == {"stringValue": "retail:credit"}, traced[0]
+print(f"opentelemetry-proto: {len(spans)} exported spans parse as ExportTraceServiceRequest; the traced one is a child of the caller's span")
+PY
 # The log exported as JSONL and Parquet; DuckDB reads the Parquet file.
 "$bin" requests export --data-dir "$work/data" --format jsonl --out "$work/requests.jsonl" >/dev/null
 "$bin" requests export --data-dir "$work/data" --format parquet --out "$work/requests.parquet" >/dev/null

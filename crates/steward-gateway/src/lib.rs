@@ -7,6 +7,7 @@
 pub mod binary;
 pub mod metrics;
 pub mod oip;
+pub mod otlp;
 pub mod reqlog;
 pub mod runtime;
 pub mod tensor;

@@ -110,6 +110,8 @@ pub struct Metrics {
     pub shadow_dropped: Family<Deployed, Counter>,
     /// Request log records by outcome.
     pub request_log: Family<LogOutcome, Counter>,
+    /// OTLP spans by outcome (exported, dropped, failed).
+    pub otlp: Family<LogOutcome, Counter>,
     feature_count: Family<Feature, Counter>,
     feature_positive: Family<Feature, Amount>,
     feature_negative: Family<Feature, Amount>,
@@ -179,6 +181,12 @@ impl Default for Metrics {
             "Request log records by outcome: written, dropped (the writer's queue was full) or failed (the write failed)",
             request_log.clone(),
         );
+        let otlp = Family::<LogOutcome, Counter>::default();
+        registry.register(
+            "otlp_spans",
+            "Inference spans for OTLP export by outcome: exported, dropped (the queue was full) or failed (the collector did not take them)",
+            otlp.clone(),
+        );
         let feature_count = Family::<Feature, Counter>::default();
         registry.register(
             "input_feature_values",
@@ -218,6 +226,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             request_log,
+            otlp,
             feature_count,
             feature_positive,
             feature_negative,

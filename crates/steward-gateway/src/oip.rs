@@ -356,6 +356,8 @@ pub struct Gateway {
     pub metrics: crate::metrics::Metrics,
     /// Where logged requests go; `None`: nothing is logged.
     pub request_log: Option<RequestLog>,
+    /// Where inference spans go; `None`: no OTLP export.
+    pub otlp: Option<crate::otlp::Exporter>,
     /// Tenant label values in use (bounded by `TENANT_LABELS_MAX`).
     tenants: RwLock<BTreeSet<String>>,
 }
@@ -370,6 +372,7 @@ impl Gateway {
             server_version: server_version.to_owned(),
             metrics: crate::metrics::Metrics::default(),
             request_log: None,
+            otlp: None,
             tenants: RwLock::new(BTreeSet::new()),
         }
     }
@@ -1133,6 +1136,18 @@ async fn infer_traced(
         .latency
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
+    if let Some(otlp) = &gateway.otlp {
+        otlp.submit(crate::otlp::Span {
+            trace: trace.clone(),
+            start: std::time::SystemTime::now() - elapsed,
+            duration: elapsed,
+            model: deployment.name.clone(),
+            version: deployment.version.clone(),
+            environment: env.clone(),
+            route: route.as_str(),
+            status: code.as_u16(),
+        });
+    }
     if let Some(log) = log {
         log.submit(Record {
             time: std::time::SystemTime::now(),

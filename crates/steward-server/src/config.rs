@@ -83,6 +83,9 @@ pub struct RawConfig {
     pub request_log_dir: Option<String>,
     /// Whether the data plane logs requests at all (default true).
     pub request_log_enabled: Option<bool>,
+    /// An OpenTelemetry collector's OTLP/HTTP base address (e.g. `http://127.0.0.1:4318`):
+    /// a span per inference is exported there (default: none).
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +119,7 @@ pub struct Config {
     pub request_log_queue_records: usize,
     pub request_log_dir: PathBuf,
     pub request_log_enabled: bool,
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -321,6 +325,7 @@ impl Config {
             request_log_dir: data_dir
                 .join(pick!(request_log_dir).unwrap_or_else(|| "requests".to_owned())),
             request_log_enabled: pick!(request_log_enabled).unwrap_or(true),
+            otlp_endpoint: pick!(otlp_endpoint),
             require_signed_packages: pick!(require_signed_packages).unwrap_or(true),
             advisory_block_severity,
             vault,

@@ -167,7 +167,7 @@ pub async fn init(
     }
     let config = config::Config::build(data_dir, overrides.clone(), &config::RawConfig::default())?;
     let file_text = toml::to_string(overrides).context("writing config")?;
-    let header = "# Steward configuration. Keys: listen_addr, database_url, log_origin, request_body_bytes_max,\n# blob_bytes_max, request_timeout_ms, storage_timeout_ms, inflight_requests_max, page_items_max,\n# checkpoint_interval_secs, policy_dir, documentation_templates, request_log_sample_bp,\n# request_log_queue_records, request_log_dir, request_log_enabled (the data plane's request log).\n";
+    let header = "# Steward configuration. Keys: listen_addr, database_url, log_origin, request_body_bytes_max,\n# blob_bytes_max, request_timeout_ms, storage_timeout_ms, inflight_requests_max, page_items_max,\n# checkpoint_interval_secs, policy_dir, documentation_templates, request_log_sample_bp,\n# request_log_queue_records, request_log_dir, request_log_enabled (the data plane's request log),\n# otlp_endpoint (an OpenTelemetry collector for inference spans).\n";
     std::fs::write(&config_path, format!("{header}{file_text}"))
         .with_context(|| format!("writing {}", config_path.display()))?;
     std::fs::create_dir_all(data_dir.join("policies")).context("creating policies folder")?;

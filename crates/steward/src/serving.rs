@@ -48,13 +48,24 @@ pub fn start(app: &App) -> anyhow::Result<Arc<Gateway>> {
         steward_gateway::Limits::default(),
         env!("CARGO_PKG_VERSION"),
     );
-    let gateway = Arc::new(if app.config.request_log_enabled {
+    let mut gateway = if app.config.request_log_enabled {
         gateway
             .with_request_log(log)
             .map_err(|err| anyhow::anyhow!("starting the request log: {err}"))?
     } else {
         gateway
-    });
+    };
+    if let Some(endpoint) = &app.config.otlp_endpoint {
+        gateway.otlp = Some(
+            steward_gateway::otlp::Exporter::start(
+                endpoint,
+                env!("CARGO_PKG_VERSION"),
+                &gateway.metrics,
+            )
+            .map_err(|err| anyhow::anyhow!(err))?,
+        );
+    }
+    let gateway = Arc::new(gateway);
     tokio::spawn(watch(app.clone(), gateway.clone()));
     Ok(gateway)
 }
