@@ -71,7 +71,8 @@ pub struct Deployment {
     /// The classification of each input and output (request log redaction).
     pub classes: Arc<FieldClasses>,
     slots: Arc<tokio::sync::Semaphore>,
-    /// A moving average of this model's run time in nanoseconds (0: not measured yet).
+    /// A moving average of this model's run time per input element, in nanoseconds (0: not
+    /// measured yet).
     run_nanos: std::sync::atomic::AtomicU64,
     /// Summary handles per input (by the model's input order), one per feature.
     features: OnceLock<Vec<Vec<crate::metrics::FeatureSummary>>>,
@@ -174,8 +175,8 @@ impl Deployment {
     }
 }
 
-/// Models whose runs average less than this run on the async worker that handles the
-/// request: handing a few microseconds of work to the blocking pool and back costs more
+/// Runs expected (from the model's average time per input element) to take less than this
+/// run on the async worker that handles the request: handing a few microseconds of work to the blocking pool and back costs more
 /// than the work. Longer ones run on the blocking pool, so they never stall other requests.
 pub const INLINE_RUN_MAX: Duration = Duration::from_micros(50);
 /// Input elements of a request run inline, at most.
@@ -190,18 +191,22 @@ impl Deployment {
         model: &Arc<crate::runtime::OnnxModel>,
         inputs: Arc<Vec<tensor::Tensor>>,
         slot: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<Result<Vec<tensor::Tensor>, String>, tokio::task::JoinError> {
+    ) -> Result<Result<Vec<tensor::Tensor>, String>, ()> {
         use std::sync::atomic::Ordering;
-        let average = self.run_nanos.load(Ordering::Relaxed);
+        let per_element = self.run_nanos.load(Ordering::Relaxed);
         let started = std::time::Instant::now();
-        // Quick on average and a small request (a large batch of a quick model is not quick).
+        // Expected to be quick for this request's size (a large batch of a quick model is
+        // not quick), and a small request.
         let elements: usize = inputs.iter().map(|input| input.elements.len()).sum();
-        let inline = average > 0
-            && average < INLINE_RUN_MAX.as_nanos() as u64
-            && elements <= INLINE_ELEMENTS_MAX;
+        let inline = per_element > 0
+            && elements <= INLINE_ELEMENTS_MAX
+            && per_element.saturating_mul(elements.max(1) as u64)
+                < INLINE_RUN_MAX.as_nanos() as u64;
         let outputs = if inline {
             let _slot = slot;
-            model.run(&inputs)
+            // A panic is this request's 500, counted and logged like any other.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&inputs)))
+                .map_err(|_| ())?
         } else {
             let model = model.clone();
             tokio::task::spawn_blocking(move || {
@@ -211,20 +216,22 @@ impl Deployment {
             })
             .await
             .map(|(outputs, took)| {
-                self.record_run(took);
+                self.record_run(took, elements);
                 outputs
-            })?
+            })
+            .map_err(|_| ())?
         };
         if inline {
-            self.record_run(started.elapsed());
+            self.record_run(started.elapsed(), elements);
         }
         Ok(outputs)
     }
 
-    /// Folds one run time into the moving average (weight 1/8).
-    fn record_run(&self, took: Duration) {
+    /// Folds one run's time per input element into the moving average (weight 1/8).
+    fn record_run(&self, took: Duration, elements: usize) {
         use std::sync::atomic::Ordering;
-        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let took =
+            (u64::try_from(took.as_nanos()).unwrap_or(u64::MAX) / elements.max(1) as u64).max(1);
         let average = self.run_nanos.load(Ordering::Relaxed);
         let next = if average == 0 {
             took
@@ -1136,7 +1143,8 @@ async fn infer_traced(
         .latency
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
-    if let Some(otlp) = &gateway.otlp {
+    // Parent-based sampling: a caller's trace marked not sampled is not exported.
+    if let Some(otlp) = gateway.otlp.as_ref().filter(|_| trace.flags & 0x01 == 1) {
         otlp.submit(crate::otlp::Span {
             trace: trace.clone(),
             start: std::time::SystemTime::now() - elapsed,

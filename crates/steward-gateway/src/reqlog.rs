@@ -198,6 +198,7 @@ impl RequestLog {
             (outcome("written"), outcome("dropped"), outcome("failed"));
         let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut writer = Writer {
+            dropped: dropped.clone(),
             dir: config.dir,
             key: config.key,
             open: std::collections::HashMap::new(),
@@ -286,6 +287,7 @@ impl RequestLog {
 }
 
 struct Writer {
+    dropped: Counter,
     dir: PathBuf,
     key: Vec<u8>,
     open: std::collections::HashMap<PathBuf, std::fs::File>,
@@ -306,6 +308,13 @@ impl Writer {
                     Ok(Message::Record(record, bytes)) => batch.push((record, bytes)),
                     Ok(Message::Close) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                         closing = true;
+                        // A record that raced `close()` into the queue after the sentinel
+                        // is not written: counted as dropped, never silent.
+                        while let Ok(message) = receiver.try_recv() {
+                            if let Message::Record(..) = message {
+                                self.dropped.inc();
+                            }
+                        }
                         break;
                     }
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,

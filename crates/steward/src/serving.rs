@@ -357,7 +357,9 @@ pub async fn refresh(
             }
         }
     }
-    Ok(complete)
+    // Not complete until the grants match this head too: a failed computation is retried
+    // at the next tick, so a revoked token does not keep pinning.
+    Ok(complete && serving.grants_head == Some(head))
 }
 
 /// A version the table should serve: a stable one, a canary, or a flag's fallback.
