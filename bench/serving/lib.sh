@@ -2,7 +2,8 @@
 # retail/credit 1.0.0 (logreg.onnx) promoted to staging, and optionally a canary and a
 # shadow beside it.
 # usage (sourced): steward_up BIN DATA_DIR PORT CANARY_BP SHADOW_BP [steward.toml lines]
-#   sets steward_model (the staging model's OIP URL) and steward_pid.
+#   sets steward_model (the staging model's OIP URL) and steward_pid; fails when staging does
+#   not serve what was set up within 20 s.
 steward_up() {
   local bin=$1 data=$2 port=$3 canary_bp=$4 shadow_bp=$5 toml=${6:-}
   local url=http://127.0.0.1:$port field='import json, sys; print(json.load(sys.stdin)[sys.argv[1]])'
@@ -38,9 +39,12 @@ steward_up() {
     want="['1.0.0', '1.1.0']"
   fi
   local model=$url/env/staging/v2/models/retail:credit
+  local got=''
   for _ in $(seq 1 80); do
-    [ "$(curl -sf "$model" | python3 -c "$field" versions 2>/dev/null)" = "$want" ] && break
+    got=$(curl -sf "$model" | python3 -c "$field" versions 2>/dev/null || true)
+    [ "$got" = "$want" ] && break
     sleep 0.25
   done
+  [ "$got" = "$want" ] || { echo "staging serves ${got:-nothing}, want $want; see $data/serve.log" >&2; return 1; }
   steward_model=$model
 }

@@ -171,8 +171,8 @@ pub fn request_json(service_version: &str, spans: &[Span]) -> Value {
                 // STATUS_CODE_ERROR for server errors, else unset.
                 "status": if span.status >= 500 { json!({"code": 2}) } else { json!({}) },
             });
-            if let Some(parent) = &span.trace.parent_id {
-                json["parentSpanId"] = json!(parent.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            if let Some(parent) = span.trace.parent_id_hex() {
+                json["parentSpanId"] = json!(parent);
             }
             json
         })

@@ -687,19 +687,19 @@ pub fn encode_into(record: &Record, key: &[u8], out: &mut Vec<u8>) -> &'static s
     class
 }
 
-/// The record as a CloudEvent (structured JSON) and its retention class.
-pub fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
-    let mut line = Vec::new();
-    let class = encode_into(record, key, &mut line);
-    line.pop();
-    (class, String::from_utf8(line).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tensor::{Datatype, Elements};
     use serde_json::json;
+
+    /// The record as one CloudEvent line (without its newline) and its retention class.
+    fn encode(record: &Record, key: &[u8]) -> (&'static str, String) {
+        let mut line = Vec::new();
+        let class = encode_into(record, key, &mut line);
+        line.pop();
+        (class, String::from_utf8(line).unwrap())
+    }
 
     fn record(classes: FieldClasses) -> Record {
         Record {

@@ -64,6 +64,10 @@ impl TraceContext {
         hex(&self.trace_id)
     }
 
+    pub fn parent_id_hex(&self) -> Option<String> {
+        self.parent_id.as_ref().map(|id| hex(id))
+    }
+
     pub fn span_id_hex(&self) -> String {
         hex(&self.span_id)
     }

@@ -135,7 +135,6 @@ pub struct Upstream {
     pub outputs: Vec<TensorSpec>,
     /// What the upstream says it runs (`platform` of its metadata).
     pub platform: String,
-    timeout: Duration,
     client: reqwest::Client,
 }
 
@@ -237,13 +236,8 @@ impl Upstream {
             config,
             inputs,
             outputs,
-            timeout,
             client,
         })
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// One inference upstream, as OIP JSON, with the caller's trace and request id.
